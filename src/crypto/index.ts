@@ -1,0 +1,19 @@
+/**
+ * The crypto boundary. Everything outside src/crypto imports from here and nowhere else.
+ */
+export * from './errors.js';
+export * from './provider.js';
+export * from './policy.js';
+export { parseKeyRef, type KeyRef } from './keyref.js';
+export { OpenSslProvider } from './openssl/provider.js';
+export { runSelfTests, type SelfTestResult } from './selftest.js';
+export {
+  assertFipsRuntime,
+  checkFipsRuntime,
+  describeFipsModule,
+  fipsDir,
+  fipsEnvironment,
+  FipsSetupError,
+  FIPS_DIR_ENV,
+  type FipsModuleDescription,
+} from './fips.js';
