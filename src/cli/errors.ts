@@ -21,7 +21,9 @@ export function exitStatusFor(err: unknown): number {
   if (err instanceof FipsSetupError) return EXIT.fipsUnavailable;
   if (err instanceof ConfigError) return EXIT.badInput;
   if (err instanceof CryptoError) {
-    return err.code === 'SELF_TEST_FAILED' || err.code === 'AUTHENTICATION_FAILED' ? EXIT.checkFailed : EXIT.badInput;
+    return err.code === 'SELF_TEST_FAILED' || err.code === 'AUTHENTICATION_FAILED'
+      ? EXIT.checkFailed
+      : EXIT.badInput;
   }
   return EXIT.internal;
 }

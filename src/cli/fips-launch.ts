@@ -4,7 +4,7 @@
  * knows it was launched for FIPS mode (SEALGATE_FIPS_CHILD=1) and must then prove it (start-up checks).
  */
 import { spawn } from 'node:child_process';
-import { fipsDir, fipsEnvironment } from '../crypto/index.js';
+import { fipsDir, fipsEnvironment, preflightFipsNode } from '../crypto/index.js';
 
 export const FIPS_CHILD_ENV = 'SEALGATE_FIPS_CHILD';
 
@@ -17,7 +17,9 @@ export function isFipsChild(env: NodeJS.ProcessEnv = process.env): boolean {
  * FipsSetupError (with what to do) when the provider files are missing.
  */
 export function relaunchInFipsMode(argv: string[]): Promise<number> {
-  const env = { ...process.env, ...fipsEnvironment(fipsDir()), [FIPS_CHILD_ENV]: '1' };
+  const dir = fipsDir();
+  preflightFipsNode(dir);
+  const env = { ...process.env, ...fipsEnvironment(dir), [FIPS_CHILD_ENV]: '1' };
   const [, script, ...args] = argv;
   const child = spawn(process.execPath, ['--force-fips', ...process.execArgv, script ?? '', ...args], {
     env,

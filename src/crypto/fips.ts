@@ -6,7 +6,7 @@
  * `default_properties = fips=yes`) and OPENSSL_MODULES (the directory holding fips.so), and enters FIPS
  * mode with `--force-fips`. See docs/FIPS.md.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, getFips } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -29,11 +29,41 @@ export class FipsSetupError extends Error {
 /** The environment for a FIPS-mode Node, or a FipsSetupError that says what to do. */
 export function fipsEnvironment(dir: string): { OPENSSL_CONF: string; OPENSSL_MODULES: string } {
   const hint = `run fips/build.sh, or set ${FIPS_DIR_ENV} to a directory prepared by fips/install-external.sh`;
-  if (!existsSync(join(dir, 'fips.so'))) throw new FipsSetupError(`fips.so not found at ${join(dir, 'fips.so')}; ${hint}`);
+  if (!existsSync(join(dir, 'fips.so')))
+    throw new FipsSetupError(`fips.so not found at ${join(dir, 'fips.so')}; ${hint}`);
   for (const f of ['fipsmodule.cnf', 'openssl.cnf']) {
     if (!existsSync(join(dir, f))) throw new FipsSetupError(`${f} not found in ${dir}; ${hint}`);
   }
   return { OPENSSL_CONF: join(dir, 'openssl.cnf'), OPENSSL_MODULES: dir };
+}
+
+/**
+ * Starts a throw-away FIPS-mode Node to prove the provider loads, so that a broken module (its self-test
+ * or integrity check fails, the config is missing) gives one clear message instead of a dying child.
+ */
+export function preflightFipsNode(dir: string): void {
+  const env = { ...process.env, ...fipsEnvironment(dir) };
+  const r = spawnSync(
+    process.execPath,
+    ['--force-fips', '-e', 'process.stdout.write(String(require("crypto").getFips()))'],
+    {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  if (r.status === 0 && r.stdout === '1') return;
+  const reason =
+    (r.stderr ?? '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.includes('OpenSSL error when trying to enable FIPS'))
+      .map((l) => l.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, ''))
+      .join('; ') || `exit status ${String(r.status ?? r.signal)}`;
+  throw new FipsSetupError(
+    `the OpenSSL FIPS provider in ${dir} could not be loaded (${reason}); rebuild it with "fips/build.sh --force", ` +
+      'or re-run "openssl fipsinstall" if fips.so was replaced',
+  );
 }
 
 export interface FipsModuleDescription {
@@ -92,7 +122,9 @@ export function checkFipsRuntime(): FipsRuntimeCheck[] {
   checks.push({
     name: 'OpenSSL refuses MD5',
     ok: md5Refused,
-    detail: md5Refused ? 'ERR_OSSL_EVP_UNSUPPORTED' : 'MD5 is available: the FIPS provider is not the only provider in use',
+    detail: md5Refused
+      ? 'ERR_OSSL_EVP_UNSUPPORTED'
+      : 'MD5 is available: the FIPS provider is not the only provider in use',
   });
   return checks;
 }

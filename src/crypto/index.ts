@@ -13,6 +13,7 @@ export {
   describeFipsModule,
   fipsDir,
   fipsEnvironment,
+  preflightFipsNode,
   FipsSetupError,
   FIPS_DIR_ENV,
   type FipsModuleDescription,

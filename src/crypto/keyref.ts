@@ -7,7 +7,11 @@ import { CryptoError } from './errors.js';
 
 export type KeyRef =
   | { readonly scheme: 'file'; readonly path: string; readonly text: string }
-  | { readonly scheme: 'pkcs11'; readonly attributes: Readonly<Record<string, string>>; readonly text: string };
+  | {
+      readonly scheme: 'pkcs11';
+      readonly attributes: Readonly<Record<string, string>>;
+      readonly text: string;
+    };
 
 export function parseKeyRef(text: string): KeyRef {
   if (text.startsWith('file:')) {
@@ -21,7 +25,8 @@ export function parseKeyRef(text: string): KeyRef {
     const [pathPart = ''] = text.slice('pkcs11:'.length).split('?');
     for (const pair of pathPart.split(';').filter(Boolean)) {
       const eq = pair.indexOf('=');
-      if (eq <= 0) throw new CryptoError('KEY_REFERENCE', `key reference "${text}": "${pair}" is not attr=value`);
+      if (eq <= 0)
+        throw new CryptoError('KEY_REFERENCE', `key reference "${text}": "${pair}" is not attr=value`);
       try {
         attributes[pair.slice(0, eq)] = decodeURIComponent(pair.slice(eq + 1));
       } catch {

@@ -109,10 +109,12 @@ export function sshBlobToJwk(blob: Uint8Array): PublicJwk {
     jwk = { kty: 'OKP', crv: 'Ed25519', x: b64u(x) };
   } else if (type.startsWith('ecdsa-sha2-')) {
     const curveName = r.text();
-    if (`ecdsa-sha2-${curveName}` !== type || !(curveName in CURVES)) throw bad(`curve ${curveName} for ${type}`);
+    if (`ecdsa-sha2-${curveName}` !== type || !(curveName in CURVES))
+      throw bad(`curve ${curveName} for ${type}`);
     const { crv, size } = CURVES[curveName as SshCurve];
     const q = r.string();
-    if (q.length !== 1 + 2 * size || q[0] !== 4) throw bad('EC point is not uncompressed or has the wrong size');
+    if (q.length !== 1 + 2 * size || q[0] !== 4)
+      throw bad('EC point is not uncompressed or has the wrong size');
     jwk = { kty: 'EC', crv, x: b64u(q.subarray(1, 1 + size)), y: b64u(q.subarray(1 + size)) };
   } else {
     throw new CryptoError('UNSUPPORTED', `OpenSSH key type ${type} is not supported`);

@@ -101,7 +101,13 @@ export const NORMAL_DEFAULT_SSH: Readonly<SshAlgorithms> = {
     'aes256-ctr',
   ],
   hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
-  serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'rsa-sha2-512', 'rsa-sha2-256'],
+  serverHostKey: [
+    'ssh-ed25519',
+    'ecdsa-sha2-nistp256',
+    'ecdsa-sha2-nistp384',
+    'rsa-sha2-512',
+    'rsa-sha2-256',
+  ],
   compress: ['none'],
 };
 
@@ -175,7 +181,8 @@ export class Policy {
   checkHash(hash: string, use: 'digest' | 'hmac' | 'kdf' | 'signature'): asserts hash is HashAlg {
     const h = hash.toLowerCase().replace('-', '');
     if (h === 'md5') refuse('fips.no-md5', 'MD5 is not allowed');
-    if (h === 'sha1' && use === 'signature') refuse('fips.no-sha1-signatures', 'SHA-1 signatures are not allowed');
+    if (h === 'sha1' && use === 'signature')
+      refuse('fips.no-sha1-signatures', 'SHA-1 signatures are not allowed');
     if (!(APPROVED_HASHES as readonly string[]).includes(hash)) {
       refuse('suite.approved-hash', `hash ${hash} is not one of ${APPROVED_HASHES.join(', ')}`);
     }
@@ -188,7 +195,8 @@ export class Policy {
   }
 
   checkAesGcm(key: Uint8Array, iv: Uint8Array, tagLength: number): void {
-    if (key.length !== 32) refuse('suite.aes-256-key', `AES-GCM key is ${key.length * 8} bits; the suite uses 256`);
+    if (key.length !== 32)
+      refuse('suite.aes-256-key', `AES-GCM key is ${key.length * 8} bits; the suite uses 256`);
     if (iv.length !== SEAL_SUITE_1.ivBytes) {
       refuse('suite.gcm-96-bit-iv', `GCM IV is ${iv.length * 8} bits; only 96-bit IVs are allowed`);
     }
@@ -201,7 +209,8 @@ export class Policy {
   checkKey(alg: KeyAlgorithm | KeySpec): void {
     switch (alg.type) {
       case 'rsa':
-        if (alg.bits < MIN_RSA_BITS) refuse('suite.rsa-min-2048', `RSA-${alg.bits} is below the 2048-bit minimum`);
+        if (alg.bits < MIN_RSA_BITS)
+          refuse('suite.rsa-min-2048', `RSA-${alg.bits} is below the 2048-bit minimum`);
         return;
       case 'ec':
         if (alg.curve !== 'P-256' && alg.curve !== 'P-384') {

@@ -4,7 +4,13 @@
  * broken AES-GCM is a broken gate in any mode.
  */
 import { CryptoError } from './errors.js';
-import { checkFipsRuntime, describeFipsModule, fipsDir, type FipsModuleDescription, type FipsRuntimeCheck } from './fips.js';
+import {
+  checkFipsRuntime,
+  describeFipsModule,
+  fipsDir,
+  type FipsModuleDescription,
+  type FipsRuntimeCheck,
+} from './fips.js';
 import { OpenSslProvider } from './openssl/provider.js';
 import type { CryptoProvider } from './provider.js';
 import { runSelfTests, type SelfTestResult } from './selftest.js';
@@ -17,7 +23,9 @@ export interface StartupReport {
   readonly ok: boolean;
 }
 
-export async function startProvider(fipsRequested: boolean): Promise<{ provider: CryptoProvider; report: StartupReport }> {
+export async function startProvider(
+  fipsRequested: boolean,
+): Promise<{ provider: CryptoProvider; report: StartupReport }> {
   const runtime = fipsRequested ? checkFipsRuntime() : [];
   const module = fipsRequested ? describeFipsModule(fipsDir()) : undefined;
   const details: Record<string, string> = module
@@ -29,7 +37,11 @@ export async function startProvider(fipsRequested: boolean): Promise<{ provider:
     : {};
   const provider = new OpenSslProvider({ details });
   if (fipsRequested && !provider.policy.fips) {
-    runtime.push({ name: 'policy in FIPS mode', ok: false, detail: 'the policy did not switch to FIPS mode' });
+    runtime.push({
+      name: 'policy in FIPS mode',
+      ok: false,
+      detail: 'the policy did not switch to FIPS mode',
+    });
   }
   const selfTests = await runSelfTests(provider);
   const ok = runtime.every((c) => c.ok) && selfTests.every((t) => t.ok);

@@ -1,4 +1,5 @@
 import { describe } from 'node:test';
 import { registerWycheproofTests } from './wycheproof.js';
 
-describe('Wycheproof vectors through the openssl provider, normal Node', () => registerWycheproofTests('normal'));
+describe('Wycheproof vectors through the openssl provider, normal Node', () =>
+  registerWycheproofTests('normal'));

@@ -24,8 +24,9 @@ interface WGroup {
 const hex = (s: unknown) => new Uint8Array(Buffer.from(String(s ?? ''), 'hex'));
 
 function load(file: string): WGroup[] {
-  return (JSON.parse(readFileSync(join(vectorsDir(), 'wycheproof', file), 'utf8')) as { testGroups: WGroup[] })
-    .testGroups;
+  return (
+    JSON.parse(readFileSync(join(vectorsDir(), 'wycheproof', file), 'utf8')) as { testGroups: WGroup[] }
+  ).testGroups;
 }
 
 class Tally {
@@ -79,7 +80,8 @@ async function aesGcm(p: CryptoProvider, tally: Tally): Promise<void> {
       if (!inSuite) {
         assert.throws(
           () => p.aesGcmOpen(params, sealed),
-          (e: unknown) => e instanceof CryptoError && e.code === 'POLICY_REFUSED' && /suite\.(gcm|aes)/.test(e.rule ?? ''),
+          (e: unknown) =>
+            e instanceof CryptoError && e.code === 'POLICY_REFUSED' && /suite\.(gcm|aes)/.test(e.rule ?? ''),
           `tcId ${t.tcId}: key ${String(g.keySize)}, IV ${String(g.ivSize)}, tag ${String(g.tagSize)} must be refused`,
         );
         tally.refusedByPolicy++;
@@ -115,7 +117,10 @@ async function oaep(p: CryptoProvider, tally: Tally, file: string): Promise<void
     for (const t of g.tests) {
       const label = hex(t.label);
       const [ok, why] = await accepts(async () => {
-        const pt = await p.oaepDecrypt(key, hex(t.ct), { hash: 'sha256', ...(label.length ? { label } : {}) });
+        const pt = await p.oaepDecrypt(key, hex(t.ct), {
+          hash: 'sha256',
+          ...(label.length ? { label } : {}),
+        });
         return p.equal(pt, hex(t.msg));
       });
       tally.record(t, ok, why);
@@ -150,8 +155,14 @@ async function pss(p: CryptoProvider, tally: Tally): Promise<void> {
 const SUITES: [string, (p: CryptoProvider, tally: Tally) => Promise<void>][] = [
   ['aes_gcm_test.json', aesGcm],
   ['hkdf_sha512_test.json', hkdf],
-  ['rsa_oaep_2048_sha256_mgf1sha256_test.json', (p, t) => oaep(p, t, 'rsa_oaep_2048_sha256_mgf1sha256_test.json')],
-  ['rsa_oaep_3072_sha256_mgf1sha256_test.json', (p, t) => oaep(p, t, 'rsa_oaep_3072_sha256_mgf1sha256_test.json')],
+  [
+    'rsa_oaep_2048_sha256_mgf1sha256_test.json',
+    (p, t) => oaep(p, t, 'rsa_oaep_2048_sha256_mgf1sha256_test.json'),
+  ],
+  [
+    'rsa_oaep_3072_sha256_mgf1sha256_test.json',
+    (p, t) => oaep(p, t, 'rsa_oaep_3072_sha256_mgf1sha256_test.json'),
+  ],
   ['ecdsa_secp256r1_sha256_test.json', (p, t) => ecdsa(p, t, 'ecdsa_secp256r1_sha256_test.json', 'sha256')],
   ['ecdsa_secp384r1_sha384_test.json', (p, t) => ecdsa(p, t, 'ecdsa_secp384r1_sha384_test.json', 'sha384')],
   ['rsa_pss_3072_sha256_mgf1_32_test.json', pss],

@@ -17,7 +17,8 @@ export function describeKey(key: KeyObject): KeyAlgorithm {
     case 'ec': {
       const named = key.asymmetricKeyDetails?.namedCurve ?? 'unknown';
       const curve = CURVE_NAMES[named];
-      if (!curve) throw new CryptoError('UNSUPPORTED', `EC curve ${named} is not supported (use P-256 or P-384)`);
+      if (!curve)
+        throw new CryptoError('UNSUPPORTED', `EC curve ${named} is not supported (use P-256 or P-384)`);
       return { type: 'ec', curve };
     }
     case 'ed25519':
@@ -60,7 +61,10 @@ export function makePrivateKey(keyObject: KeyObject, ref: string): PrivateKey {
 export function privateKeyObject(key: PrivateKey): KeyObject {
   const obj = privateKeyObjects.get(key);
   if (!obj) {
-    throw new CryptoError('WRONG_KEY_TYPE', `key ${key.ref} belongs to the ${key.backend} backend, not openssl`);
+    throw new CryptoError(
+      'WRONG_KEY_TYPE',
+      `key ${key.ref} belongs to the ${key.backend} backend, not openssl`,
+    );
   }
   return obj;
 }

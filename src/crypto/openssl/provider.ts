@@ -85,7 +85,9 @@ export class OpenSslProvider implements CryptoProvider {
     try {
       return new Uint8Array(hkdfSync(hash, ikm, salt, info, length));
     } catch (err) {
-      throw new CryptoError('INVALID_INPUT', `HKDF-${hash}: ${(err as Error).message}`, undefined, { cause: err });
+      throw new CryptoError('INVALID_INPUT', `HKDF-${hash}: ${(err as Error).message}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -106,7 +108,8 @@ export class OpenSslProvider implements CryptoProvider {
   aesGcmOpen(params: AeadParams, sealed: Uint8Array): Uint8Array {
     const tagLength = params.tagLength ?? SEAL_SUITE_1.tagBytes;
     this.policy.checkAesGcm(params.key, params.iv, tagLength);
-    if (sealed.length < tagLength) throw new CryptoError('AUTHENTICATION_FAILED', 'AES-GCM input is shorter than the tag');
+    if (sealed.length < tagLength)
+      throw new CryptoError('AUTHENTICATION_FAILED', 'AES-GCM input is shorter than the tag');
     const decipher = createDecipheriv('aes-256-gcm', params.key, params.iv, { authTagLength: tagLength });
     decipher.setAuthTag(sealed.subarray(sealed.length - tagLength));
     if (params.aad) decipher.setAAD(params.aad);
@@ -137,7 +140,11 @@ export class OpenSslProvider implements CryptoProvider {
     );
   }
 
-  async oaepDecrypt(key: PrivateKey, ciphertext: Uint8Array, params: OaepParams = OAEP_SHA256): Promise<Uint8Array> {
+  async oaepDecrypt(
+    key: PrivateKey,
+    ciphertext: Uint8Array,
+    params: OaepParams = OAEP_SHA256,
+  ): Promise<Uint8Array> {
     this.policy.checkOaep(params);
     this.checkRsa(key.algorithm, 'RSA-OAEP');
     try {
@@ -154,7 +161,10 @@ export class OpenSslProvider implements CryptoProvider {
       );
     } catch (err) {
       if (err instanceof CryptoError) throw err;
-      throw new CryptoError('AUTHENTICATION_FAILED', 'RSA-OAEP decryption failed (wrong key or corrupted data)');
+      throw new CryptoError(
+        'AUTHENTICATION_FAILED',
+        'RSA-OAEP decryption failed (wrong key or corrupted data)',
+      );
     }
   }
 
@@ -197,13 +207,19 @@ export class OpenSslProvider implements CryptoProvider {
   async loadPrivateKey(refText: string, passphrase?: Uint8Array): Promise<PrivateKey> {
     const ref = parseKeyRef(refText);
     if (ref.scheme !== 'file') {
-      throw new CryptoError('KEY_REFERENCE', `the openssl backend cannot load ${refText}; configure provider: pkcs11`);
+      throw new CryptoError(
+        'KEY_REFERENCE',
+        `the openssl backend cannot load ${refText}; configure provider: pkcs11`,
+      );
     }
     let pem: string;
     try {
       pem = await readFile(ref.path, 'utf8');
     } catch (err) {
-      throw new CryptoError('KEY_REFERENCE', `cannot read key file ${ref.path}: ${(err as NodeJS.ErrnoException).code}`);
+      throw new CryptoError(
+        'KEY_REFERENCE',
+        `cannot read key file ${ref.path}: ${(err as NodeJS.ErrnoException).code}`,
+      );
     }
     return this.importPrivateKey(pem, passphrase, refText);
   }
@@ -224,10 +240,18 @@ export class OpenSslProvider implements CryptoProvider {
     }
     let keyObject: KeyObject;
     try {
-      keyObject = createPrivateKey({ key: pem, format: 'pem', ...(passphrase ? { passphrase: Buffer.from(passphrase) } : {}) });
+      keyObject = createPrivateKey({
+        key: pem,
+        format: 'pem',
+        ...(passphrase ? { passphrase: Buffer.from(passphrase) } : {}),
+      });
     } catch (err) {
-      const msg = (err as Error).message;
-      const why = /passphrase|decrypt|bad decrypt/i.test(msg) ? 'wrong or missing passphrase' : 'not a PEM private key';
+      const encrypted = pem.includes('BEGIN ENCRYPTED PRIVATE KEY');
+      const why = !encrypted
+        ? 'not a PEM private key'
+        : passphrase
+          ? 'wrong passphrase'
+          : 'it is encrypted and no passphrase was given';
       throw new CryptoError('KEY_REFERENCE', `cannot load ${label}: ${why}`, undefined, { cause: err });
     }
     this.policy.checkKey(describeKey(keyObject));
@@ -255,7 +279,10 @@ export class OpenSslProvider implements CryptoProvider {
       }
     } catch (err) {
       if (err instanceof CryptoError) throw err;
-      throw new CryptoError('INVALID_INPUT', `not a public key (SPKI PEM/DER or OpenSSH line): ${(err as Error).message}`);
+      throw new CryptoError(
+        'INVALID_INPUT',
+        `not a public key (SPKI PEM/DER or OpenSSH line): ${(err as Error).message}`,
+      );
     }
     if (keyObject.asymmetricKeyType === 'x25519') this.policy.checkKey({ type: 'x25519' });
     const key = new OpenSslPublicKey(keyObject);
@@ -264,7 +291,8 @@ export class OpenSslProvider implements CryptoProvider {
   }
 
   private checkRsa(alg: PrivateKey['algorithm'], what: string): void {
-    if (alg.type !== 'rsa') throw new CryptoError('WRONG_KEY_TYPE', `${what} needs an RSA key, got ${alg.type}`);
+    if (alg.type !== 'rsa')
+      throw new CryptoError('WRONG_KEY_TYPE', `${what} needs an RSA key, got ${alg.type}`);
     this.policy.checkKey(alg);
   }
 

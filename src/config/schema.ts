@@ -1,0 +1,309 @@
+/**
+ * The gate's configuration: a JSON Schema (draft-07, checked by ajv in src/config/load.ts) and the
+ * TypeScript type of a config after validation, with every default filled in.
+ *
+ * Conventions:
+ * - Every object sets `additionalProperties: false`: a misspelt key is an error, never silently ignored.
+ *   For a security gate, `alow_port_forwarding: true` being dropped without a word is the worst outcome.
+ * - Defaults live in the schema (ajv `useDefaults`), so the schema is the one place that says what an
+ *   omitted key means. Objects whose keys all have defaults default to `{}` so their defaults apply too.
+ * - A `pattern` carries a `description` written as a noun phrase; the loader turns a mismatch into
+ *   "must be <description>" instead of echoing the regular expression at the operator.
+ * - Secrets never live here: keys are references (`file:` or `pkcs11:`), a PIN comes from a file or an
+ *   environment variable.
+ */
+
+/** A private or public key: `file:` and a PEM path, or an RFC 7512 `pkcs11:` URI. */
+export type KeyRef = `file:${string}` | `pkcs11:${string}`;
+
+/** SSH algorithm lists for one leg, in OpenSSH names. An omitted list means the policy's default. */
+export interface SshAlgorithmLists {
+  kex?: string[];
+  cipher?: string[];
+  hmac?: string[];
+  server_host_key?: string[];
+  compress?: string[];
+}
+
+export interface LogConfig {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  /** Log to this file; standard error when omitted. */
+  file?: string;
+  format: 'json' | 'text';
+}
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+  host_key: KeyRef;
+}
+
+export interface SshConfig {
+  client_leg?: SshAlgorithmLists;
+  upstream_leg?: SshAlgorithmLists;
+  /** Text shown to clients before authentication. */
+  banner?: string;
+}
+
+export interface Target {
+  /** What users type in `user+name@gate`. */
+  name: string;
+  host: string;
+  port: number;
+  /** The remote user; when omitted, the gate user's own name. */
+  user?: string;
+  /** The target's pinned host keys, in OpenSSH known_hosts format. */
+  known_hosts: string;
+  /** Whether a session may continue when its recording cannot be sealed or stored. */
+  on_record_failure: 'fail-closed' | 'fail-open';
+  allow_port_forwarding: boolean;
+}
+
+export interface User {
+  name: string;
+  /** OpenSSH public key lines. */
+  authorized_keys?: string[];
+  /** A path to an OpenSSH authorized_keys file. */
+  authorized_keys_file?: string;
+  /** Target names this user may reach; `"*"` means all. */
+  targets: string[];
+}
+
+export interface UpstreamConfig {
+  /** The key the gate authenticates with to targets. */
+  client_key: KeyRef;
+}
+
+export interface RecordingConfig {
+  /** Directory of the append-only segment store. */
+  store: string;
+  /** The customer's public keys; every segment's data key is wrapped to each. */
+  recipients: KeyRef[];
+  checkpoint_signer: KeyRef;
+  checkpoint_every_records: number;
+  checkpoint_every_seconds: number;
+  heartbeat_seconds: number;
+  fsync_every_records: number;
+  fsync_every_ms: number;
+  segment_max_records: number;
+  segment_max_seconds: number;
+  segment_max_bytes: number;
+}
+
+export interface Pkcs11Config {
+  /** Path to the token's PKCS#11 module (`.so`). */
+  module: string;
+  /** Exactly one of `pin_file` and `pin_env` is set. */
+  pin_file?: string;
+  pin_env?: string;
+}
+
+export interface MetricsConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+}
+
+/** A validated config. Keys with defaults are always present; `ssh` and `pkcs11` are optional. */
+export interface Config {
+  fips: boolean;
+  log: LogConfig;
+  listen: ListenConfig;
+  ssh?: SshConfig;
+  targets: Target[];
+  users: User[];
+  upstream: UpstreamConfig;
+  recording: RecordingConfig;
+  pkcs11?: Pkcs11Config;
+  /** Always present (defaults to disabled), so callers need not test for it. */
+  metrics: MetricsConfig;
+}
+
+/** Segment roll-over limits from the seal format (BRIEF section 2): 2^20 records, 1 hour, 1 GiB. */
+export const SEGMENT_LIMITS = { records: 1048576, seconds: 3600, bytes: 1073741824 } as const;
+
+// Building blocks, inlined where used (rather than `$ref`s) so each error's schemaPath is unique.
+
+const nonEmptyString = { type: 'string', minLength: 1 } as const;
+
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+
+const keyRef = {
+  type: 'string',
+  pattern: '^(file:.+|pkcs11:.+)$',
+  description: 'a key reference ("file:" and a PEM path, or an RFC 7512 "pkcs11:" URI)',
+} as const;
+
+const algorithmList = {
+  type: 'array',
+  minItems: 1,
+  uniqueItems: true,
+  items: nonEmptyString,
+} as const;
+
+const sshAlgorithmLists = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    kex: algorithmList,
+    cipher: algorithmList,
+    hmac: algorithmList,
+    server_host_key: algorithmList,
+    compress: algorithmList,
+  },
+} as const;
+
+const target = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'host', 'known_hosts'],
+  properties: {
+    // Lower case and no '+' or '@', so `user+target@gate` routing is unambiguous.
+    name: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+      description: 'a target name (lower-case letters, digits, ".", "_" and "-"; at most 63 characters)',
+    },
+    host: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9._:%-]+$',
+      description: 'a hostname or an IP address',
+    },
+    port: { ...port, default: 22 },
+    user: nonEmptyString,
+    known_hosts: nonEmptyString,
+    on_record_failure: { type: 'string', enum: ['fail-closed', 'fail-open'], default: 'fail-closed' },
+    allow_port_forwarding: { type: 'boolean', default: false },
+  },
+} as const;
+
+const user = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'targets'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_-]{0,31}$',
+      description: 'a user name (lower-case letters, digits, "_" and "-", not starting with a digit or "-")',
+    },
+    authorized_keys: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'string',
+        pattern: '^(ssh-|ecdsa-sha2-|sk-)',
+        description: 'an OpenSSH public key line ("ssh-ed25519 AAAA...", "ecdsa-sha2-nistp256 AAAA...")',
+      },
+    },
+    authorized_keys_file: nonEmptyString,
+    // Names are checked against `targets` after the schema, where the message can say which is unknown.
+    targets: { type: 'array', minItems: 1, uniqueItems: true, items: nonEmptyString },
+  },
+  anyOf: [{ required: ['authorized_keys'] }, { required: ['authorized_keys_file'] }],
+} as const;
+
+export const CONFIG_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'sealgate configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen', 'targets', 'users', 'upstream', 'recording'],
+  properties: {
+    fips: { type: 'boolean', default: false },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { type: 'string', enum: ['error', 'warn', 'info', 'debug'], default: 'info' },
+        file: nonEmptyString,
+        format: { type: 'string', enum: ['json', 'text'], default: 'json' },
+      },
+    },
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['host_key'],
+      properties: {
+        host: { ...nonEmptyString, default: '127.0.0.1' },
+        port: { ...port, default: 2222 },
+        host_key: keyRef,
+      },
+    },
+    ssh: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        client_leg: sshAlgorithmLists,
+        upstream_leg: sshAlgorithmLists,
+        banner: { type: 'string' },
+      },
+    },
+    targets: { type: 'array', minItems: 1, items: target },
+    users: { type: 'array', minItems: 1, items: user },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['client_key'],
+      properties: { client_key: keyRef },
+    },
+    recording: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['store', 'recipients', 'checkpoint_signer'],
+      properties: {
+        store: nonEmptyString,
+        recipients: { type: 'array', minItems: 1, uniqueItems: true, items: keyRef },
+        checkpoint_signer: keyRef,
+        checkpoint_every_records: { type: 'integer', minimum: 1, default: 1000 },
+        checkpoint_every_seconds: { type: 'number', exclusiveMinimum: 0, default: 10 },
+        heartbeat_seconds: { type: 'number', exclusiveMinimum: 0, default: 60 },
+        fsync_every_records: { type: 'integer', minimum: 1, default: 64 },
+        fsync_every_ms: { type: 'integer', minimum: 1, default: 50 },
+        // The maxima are the seal format's own limits: configs may roll over sooner, never later.
+        segment_max_records: {
+          type: 'integer',
+          minimum: 1,
+          maximum: SEGMENT_LIMITS.records,
+          default: SEGMENT_LIMITS.records,
+        },
+        segment_max_seconds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: SEGMENT_LIMITS.seconds,
+          default: SEGMENT_LIMITS.seconds,
+        },
+        segment_max_bytes: {
+          type: 'integer',
+          minimum: 1,
+          maximum: SEGMENT_LIMITS.bytes,
+          default: SEGMENT_LIMITS.bytes,
+        },
+      },
+    },
+    pkcs11: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['module'],
+      properties: {
+        module: nonEmptyString,
+        pin_file: nonEmptyString,
+        pin_env: nonEmptyString,
+      },
+      // The PIN source is a file or a variable, never both: two sources would make it unclear which is used.
+      oneOf: [{ required: ['pin_file'] }, { required: ['pin_env'] }],
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        // Loopback by default: metrics are opt-in and not meant for the network (BRIEF section 6).
+        host: { ...nonEmptyString, default: '127.0.0.1' },
+        port: { ...port, default: 9464 },
+      },
+    },
+  },
+} as const;
