@@ -85,6 +85,23 @@ export class CompactTree {
     return root.slice();
   }
 
+  /**
+   * The border as subtrees: `[start, start + size)` with its root, leftmost first. These are exactly the
+   * nodes left of `size` that an RFC 6962 consistency proof from `size` can need (see extension.ts).
+   */
+  border(): { start: number; size: number; hash: Uint8Array }[] {
+    const out: { start: number; size: number; hash: Uint8Array }[] = [];
+    let start = 0;
+    let i = 0;
+    for (let bit = 2 ** Math.floor(Math.log2(Math.max(this.#size, 1))); bit >= 1; bit /= 2) {
+      if (Math.floor(this.#size / bit) % 2 === 1) {
+        out.push({ start, size: bit, hash: this.#border[i++].slice() });
+        start += bit;
+      }
+    }
+    return out;
+  }
+
   /** The state as bytes, in the format described at the top of this file. */
   encode(): Uint8Array {
     const out = new Uint8Array(SIZE_BYTES + this.#border.length * HASH_SIZE);
