@@ -116,7 +116,7 @@ export function registerProviderTests(mode: 'normal' | 'fips'): void {
     );
   });
 
-  it('private keys are exported encrypted with PBKDF2-HMAC-SHA-256 + AES-256-CBC and load back', async () => {
+  it('private keys are exported as PBES2 (PBKDF2-HMAC-SHA-256, 600k iterations) + AES-256-CBC and load back', async () => {
     const key = await p.generateKey({ type: 'rsa', bits: 3072 });
     const pass = new TextEncoder().encode('correct horse battery staple');
     const pem = p.exportPrivateKey(key, pass);
@@ -128,6 +128,18 @@ export function registerProviderTests(mode: 'normal' | 'fips'): void {
     assert.match(asn1, /PBKDF2/);
     assert.match(asn1, /hmacWithSHA256/);
     assert.match(asn1, /aes-256-cbc/);
+    // 600,000 iterations (0x0927c0) and a 16-byte salt, not OpenSSL's defaults of 2,048 and 8 bytes.
+    assert.match(asn1, /INTEGER\s+:0927C0/);
+    assert.match(asn1, /OCTET STRING\s+\[HEX DUMP\]:[0-9A-F]{32}\n/);
+    // A real consumer reads it: the openssl CLI decrypts it with the passphrase.
+    const clear = sh('openssl', [
+      'pkey',
+      '-in',
+      file,
+      '-passin',
+      'pass:correct horse battery staple',
+    ]).toString();
+    assert.match(clear, /BEGIN PRIVATE KEY/);
     const loaded = await p.loadPrivateKey(`file:${file}`, pass);
     assert.deepEqual(loaded.publicKey.spkiDer(), key.publicKey.spkiDer());
     await assert.rejects(

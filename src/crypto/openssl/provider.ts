@@ -38,6 +38,7 @@ import type {
   PublicKey,
   SignatureScheme,
 } from '../provider.js';
+import { encryptPkcs8 } from './pbes2.js';
 import { describeKey, makePrivateKey, OpenSslPublicKey, privateKeyObject, publicKeyObject } from './keys.js';
 
 const OAEP_SHA256: OaepParams = { hash: 'sha256' };
@@ -261,10 +262,7 @@ export class OpenSslProvider implements CryptoProvider {
   exportPrivateKey(key: PrivateKey, passphrase?: Uint8Array): string {
     const obj = privateKeyObject(key);
     if (!passphrase) return obj.export({ type: 'pkcs8', format: 'pem' }).toString();
-    // PKCS#8 PBES2: PBKDF2-HMAC-SHA-256 and AES-256-CBC, all FIPS-approved (no legacy MD5 PEM encryption).
-    return obj
-      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: Buffer.from(passphrase) })
-      .toString();
+    return encryptPkcs8(obj, passphrase);
   }
 
   importPublicKey(input: string | Uint8Array): PublicKey {
