@@ -17,7 +17,13 @@ export const EXIT = {
   internal: 70,
 } as const;
 
+/** The command line or the files it names are wrong; the message says how. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 export function exitStatusFor(err: unknown): number {
+  if (err instanceof UsageError) return EXIT.badInput;
   if (err instanceof FipsSetupError) return EXIT.fipsUnavailable;
   if (err instanceof ConfigError) return EXIT.badInput;
   if (err instanceof CryptoError) {
@@ -29,7 +35,12 @@ export function exitStatusFor(err: unknown): number {
 }
 
 export function describeError(err: unknown): string {
-  if (err instanceof FipsSetupError || err instanceof ConfigError || err instanceof CryptoError) {
+  if (
+    err instanceof UsageError ||
+    err instanceof FipsSetupError ||
+    err instanceof ConfigError ||
+    err instanceof CryptoError
+  ) {
     return `sealgate: ${err.message}`;
   }
   const e = err as Error;

@@ -59,7 +59,6 @@ export const FIPS_APPROVED_SSH: Readonly<SshAlgorithms> = {
 export const FIPS_SSH_USER_KEY_ALGORITHMS: readonly string[] = [
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
   'rsa-sha2-256',
   'rsa-sha2-512',
 ];

@@ -1,0 +1,388 @@
+/**
+ * The `sealgate` command as users run it: `node bin/sealgate.js …` in a child process, against the
+ * compiled dist/ and the FIPS provider that fips/build.sh made (or SEALGATE_FIPS_DIR). These tests check
+ * exit statuses and what is printed, including that known failures give one message and no stack trace.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { cliPath, repoRoot } from '../helpers/paths.js';
+
+const ROOT = repoRoot();
+/** The provider the FIPS tests use: the same choice test/run.js makes. */
+const FIPS_DIR = resolve(process.env.SEALGATE_FIPS_DIR ?? join(ROOT, '.cache', 'fips'));
+const EXAMPLE = 'deploy/examples/sealgate.yaml';
+const STACK_LINE = /^\s+at /m;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI from the repo root. The environment is scrubbed of anything that would put the parent in
+ * FIPS mode already (so the CLI's own re-launch is what is tested) and SEALGATE_FIPS_DIR is set explicitly.
+ */
+function sealgate(args: string[], opts: { fipsDir?: string } = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SEALGATE_FIPS_DIR: opts.fipsDir ?? FIPS_DIR };
+  for (const k of [
+    'SEALGATE_FIPS_CHILD',
+    'OPENSSL_CONF',
+    'OPENSSL_MODULES',
+    'NODE_OPTIONS',
+    'NODE_TEST_CONTEXT',
+  ])
+    delete env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: ROOT, env, timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Shows the whole run when an assertion about it fails. */
+function show(r: Run): string {
+  return `exit ${String(r.status)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** A known failure: the given status, exactly one line on stderr starting "sealgate: ", no stack trace. */
+function assertCleanFailure(r: Run, status: number): string {
+  assert.equal(r.status, status, show(r));
+  assert.doesNotMatch(r.stderr, STACK_LINE, show(r));
+  assert.doesNotMatch(r.stdout, STACK_LINE, show(r));
+  assert.ok(r.stderr.startsWith('sealgate: '), show(r));
+  assert.ok(r.stderr.endsWith('\n'), show(r));
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1, `expected one line\n${show(r)}`);
+  return r.stderr.trimEnd();
+}
+
+/** Help text wraps at 80 columns; compare with runs of white space folded to one space. */
+const flat = (s: string) => s.replace(/\s+/g, ' ');
+
+/** The rows of the table printed after `title` (cli-table3 box drawing): cells, trimmed, per line. */
+function tableLines(text: string, title: string): string[][] {
+  const lines = text.split('\n');
+  const start = lines.indexOf(title);
+  assert.notEqual(start, -1, `no "${title}" section in:\n${text}`);
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line.startsWith('└')) break;
+    if (line.startsWith('│'))
+      rows.push(
+        line
+          .split('│')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      );
+  }
+  return rows;
+}
+
+// --- temporary files ---------------------------------------------------------------------------------
+
+let tmp: string;
+/** A copy of the provider whose fipsmodule.cnf has one module-mac hex digit changed. */
+let tamperedDir: string;
+/** An unaltered copy of the provider, prepared the same way (the control for `tamperedDir`). */
+let copiedDir: string;
+
+function copyProvider(dir: string, edit?: (cnf: string) => string): void {
+  copyFileSync(join(FIPS_DIR, 'fips.so'), join(dir, 'fips.so'));
+  const cnf = readFileSync(join(FIPS_DIR, 'fipsmodule.cnf'), 'utf8');
+  writeFileSync(join(dir, 'fipsmodule.cnf'), edit ? edit(cnf) : cnf);
+  const r = spawnSync('bash', [join(ROOT, 'fips', 'write-openssl-cnf.sh'), dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `write-openssl-cnf.sh failed: ${r.stderr}`);
+}
+
+/** Changes the first hex digit of the module-mac value (and nothing else). */
+function alterModuleMac(cnf: string): string {
+  const m = /^(module-mac\s*=\s*)([0-9A-Fa-f])/m.exec(cnf);
+  assert.ok(m, `no module-mac line in fipsmodule.cnf:\n${cnf}`);
+  const digit = m[2] === '0' ? '1' : '0';
+  const at = m.index + (m[1] ?? '').length;
+  const out = cnf.slice(0, at) + digit + cnf.slice(at + 1);
+  assert.notEqual(out, cnf);
+  return out;
+}
+
+/** Writes a variant of the example config and returns its path. */
+function exampleWith(name: string, edit: (text: string) => string): string {
+  const text = readFileSync(join(ROOT, EXAMPLE), 'utf8');
+  const out = edit(text);
+  assert.notEqual(out, text, `the edit for ${name} changed nothing`);
+  const path = join(tmp, name);
+  writeFileSync(path, out);
+  return path;
+}
+
+const replaceOnce = (text: string, from: string | RegExp, to: string): string => {
+  const out = text.replace(from, to);
+  assert.notEqual(out, text, `pattern ${String(from)} not found`);
+  return out;
+};
+
+const CHACHA_CLIENT_LEG = (t: string) =>
+  replaceOnce(
+    t,
+    /(client_leg:\n(?:.*\n)*?\s+cipher: )\[aes256-gcm@openssh\.com, aes128-gcm@openssh\.com\]/,
+    '$1[chacha20-poly1305@openssh.com, aes256-gcm@openssh.com]',
+  );
+const FIPS_ON = (t: string) => replaceOnce(t, /^fips: false$/m, 'fips: true');
+
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'sealgate-cli-'));
+  tamperedDir = mkdtempSync(join(tmp, 'tampered-'));
+  copiedDir = mkdtempSync(join(tmp, 'copied-'));
+  copyProvider(tamperedDir, alterModuleMac);
+  copyProvider(copiedDir);
+});
+
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+// --- fips status ----------------------------------------------------------------------------------------
+
+const SELF_TESTS = [
+  'SHA-256',
+  'SHA-384',
+  'SHA-512',
+  'HMAC-SHA-256',
+  'HKDF-SHA-512',
+  'AES-256-GCM seal',
+  'AES-256-GCM open',
+  'RSA-OAEP-SHA-256 decrypt',
+  'RSA-OAEP-SHA-256 encrypt (pairwise)',
+  'ECDSA P-256 verify',
+  'ECDSA P-384 verify',
+  'ECDSA P-384 sign (pairwise)',
+  'RSA-PSS-SHA-256 verify',
+  'Random bytes',
+  'Policy refuses Ed25519',
+  'Policy refuses X25519',
+];
+const FIPS_CIPHERS = ['aes256-gcm@openssh.com', 'aes128-gcm@openssh.com'];
+
+test('fips status: proves FIPS mode with the built provider and prints the approved lists', async () => {
+  const r = await sealgate(['fips', 'status']);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stderr, '', show(r));
+  assert.match(r.stdout, /^FIPS mode: OK$/m);
+  assert.doesNotMatch(r.stdout, /FAIL/);
+
+  const module = Object.fromEntries(tableLines(r.stdout, 'FIPS module').map(([k, v]) => [k, v]));
+  assert.match(module['FIPS provider'] ?? '', /^OpenSSL FIPS Provider 3\.\d+\.\d+$/);
+  assert.equal(module['module path'], join(FIPS_DIR, 'fips.so'));
+  assert.match(module['module SHA-256'] ?? '', /^[0-9a-f]{64}$/);
+
+  const checks = tableLines(r.stdout, 'Start-up checks').slice(1); // after the header row
+  const names = checks.map(([name]) => name);
+  assert.deepEqual(names, ['crypto.getFips() === 1', 'OpenSSL refuses MD5', ...SELF_TESTS]);
+  for (const [name, result, detail] of checks) assert.equal(result, 'PASS', `${name}: ${detail}`);
+  assert.deepEqual(checks[0], ['crypto.getFips() === 1', 'PASS', 'getFips() returned 1']);
+
+  // The cipher cell spans one line per name, until the next row separator.
+  const lines = r.stdout.split('\n');
+  const first = lines.findIndex((l) => l.includes('SSH cipher (both legs)'));
+  assert.notEqual(first, -1, show(r));
+  const ciphers: string[] = [];
+  for (const line of lines.slice(first)) {
+    if (!line.startsWith('│')) break;
+    ciphers.push(line.split('│')[2]?.trim() ?? '');
+  }
+  assert.deepEqual(ciphers, FIPS_CIPHERS);
+  assert.match(r.stdout, /SSH kex \(both legs\)\s+│ ecdh-sha2-nistp256/);
+  assert.doesNotMatch(r.stdout, /chacha20|curve25519|-ctr\b|ssh-rsa|ssh-ed25519/i);
+});
+
+test('fips status --json: ok, getFips() in the runtime checks, GCM-only SSH ciphers', async () => {
+  const r = await sealgate(['fips', 'status', '--json']);
+  assert.equal(r.status, 0, show(r));
+  const report = JSON.parse(r.stdout) as {
+    ok: boolean;
+    fipsRequested: boolean;
+    runtime: { name: string; ok: boolean; detail: string }[];
+    selfTests: { name: string; ok: boolean; detail: string }[];
+    module: { module: string; providerName: string; providerVersion: string; moduleSha256: string };
+    ssh: Record<string, string[]>;
+  };
+  assert.equal(report.ok, true);
+  assert.equal(report.fipsRequested, true);
+  const getFips = report.runtime.find((c) => c.name.includes('getFips'));
+  assert.deepEqual(getFips, { name: 'crypto.getFips() === 1', ok: true, detail: 'getFips() returned 1' });
+  assert.ok(
+    report.runtime.some((c) => c.name === 'OpenSSL refuses MD5' && c.ok),
+    r.stdout,
+  );
+  assert.deepEqual(
+    report.selfTests.map((t) => t.name),
+    SELF_TESTS,
+  );
+  assert.ok(
+    report.selfTests.every((t) => t.ok),
+    r.stdout,
+  );
+  assert.equal(report.module.providerName, 'OpenSSL FIPS Provider');
+  assert.equal(report.module.module, join(FIPS_DIR, 'fips.so'));
+  assert.deepEqual(report.ssh.cipher, FIPS_CIPHERS);
+  assert.deepEqual(report.ssh.compress, ['none']);
+  assert.doesNotMatch(JSON.stringify(report.ssh), /chacha20|curve25519|ed25519|ssh-rsa/);
+});
+
+test('fips status: a missing provider directory fails with exit 3 and says how to fix it', async () => {
+  const missing = join(tmp, 'no-such-fips-dir');
+  const r = await sealgate(['fips', 'status'], { fipsDir: missing });
+  const message = assertCleanFailure(r, 3);
+  assert.ok(message.includes(`fips.so not found at ${join(missing, 'fips.so')}`), show(r));
+  assert.ok(message.includes('run fips/build.sh'), show(r));
+  assert.equal(r.stdout, '');
+});
+
+test('fips status: an unaltered copy of the provider in another directory works (control)', async () => {
+  const r = await sealgate(['fips', 'status', '--json'], { fipsDir: copiedDir });
+  assert.equal(r.status, 0, show(r));
+  const report = JSON.parse(r.stdout) as { ok: boolean; module: { module: string } };
+  assert.equal(report.ok, true);
+  assert.equal(report.module.module, join(copiedDir, 'fips.so'));
+});
+
+test('fips status: an altered module-mac fails the provider self-test with exit 3', async () => {
+  const r = await sealgate(['fips', 'status'], { fipsDir: tamperedDir });
+  const message = assertCleanFailure(r, 3);
+  assert.ok(message.includes(`the OpenSSL FIPS provider in ${tamperedDir} could not be loaded`), show(r));
+  assert.ok(message.includes('SELF_TEST_post'), show(r));
+  assert.equal(r.stdout, '');
+});
+
+// --- config check ---------------------------------------------------------------------------------------
+
+test('config check: the example config is OK in normal mode', async () => {
+  const r = await sealgate(['config', 'check', EXAMPLE]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, `${EXAMPLE}: OK (2 target(s), 2 user(s), FIPS mode off)\n`);
+  assert.equal(r.stderr, '');
+});
+
+test('config check --fips: the example config is OK in a FIPS-mode Node', async () => {
+  for (const args of [
+    ['--fips', 'config', 'check', EXAMPLE],
+    ['config', 'check', '--fips', EXAMPLE],
+  ]) {
+    const r = await sealgate(args);
+    assert.equal(r.status, 0, `${args.join(' ')}\n${show(r)}`);
+    assert.equal(r.stdout, `${EXAMPLE}: OK (2 target(s), 2 user(s), FIPS mode on)\n`);
+    assert.equal(r.stderr, '');
+  }
+});
+
+test('config check --fips: needs the provider (so it really re-launches in FIPS mode)', async () => {
+  const missing = join(tmp, 'no-such-fips-dir');
+  const r = await sealgate(['--fips', 'config', 'check', EXAMPLE], { fipsDir: missing });
+  const message = assertCleanFailure(r, 3);
+  assert.ok(message.includes(`fips.so not found at ${join(missing, 'fips.so')}`), show(r));
+  const tampered = await sealgate(['--fips', 'config', 'check', EXAMPLE], { fipsDir: tamperedDir });
+  assert.ok(assertCleanFailure(tampered, 3).includes('could not be loaded'), show(tampered));
+});
+
+test('config check: fips: true in the file turns FIPS mode on', async () => {
+  const file = exampleWith('fips-on.yaml', FIPS_ON);
+  const r = await sealgate(['config', 'check', file]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, `${file}: OK (2 target(s), 2 user(s), FIPS mode on)\n`);
+  const missing = await sealgate(['config', 'check', file], { fipsDir: join(tmp, 'no-such-fips-dir') });
+  assertCleanFailure(missing, 3);
+});
+
+test('config check: a schema error exits 2 naming the path, with no stack trace', async () => {
+  const file = exampleWith('bad-port.yaml', (t) => replaceOnce(t, 'port: 22 # default 22', 'port: 70000'));
+  const r = await sealgate(['config', 'check', file]);
+  assert.equal(r.status, 2, show(r));
+  assert.equal(r.stderr, `sealgate: ${file}: the config is invalid\ntargets[0].port: must be <= 65535\n`);
+  assert.doesNotMatch(r.stderr, STACK_LINE);
+  assert.equal(r.stdout, '');
+});
+
+test('config check: several problems are all named, one per line', async () => {
+  const file = exampleWith('bad-many.yaml', (t) =>
+    replaceOnce(replaceOnce(t, 'port: 22 # default 22', 'port: 70000'), 'level: info', 'level: loud'),
+  );
+  const r = await sealgate(['config', 'check', file]);
+  assert.equal(r.status, 2, show(r));
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines[0], `sealgate: ${file}: the config is invalid`);
+  assert.deepEqual(lines.slice(1).sort(), [
+    'log.level: must be one of "error", "warn", "info", "debug"',
+    'targets[0].port: must be <= 65535',
+  ]);
+  assert.doesNotMatch(r.stderr, STACK_LINE);
+});
+
+test('config check: chacha20 with fips: true exits 2 naming the rule fips.no-chacha20', async () => {
+  const file = exampleWith('fips-chacha.yaml', (t) => CHACHA_CLIENT_LEG(FIPS_ON(t)));
+  const r = await sealgate(['config', 'check', file]);
+  assert.equal(r.status, 2, show(r));
+  assert.equal(
+    r.stderr,
+    `sealgate: ${file}: the config breaks the algorithm policy\n` +
+      'ssh.client_leg.cipher[0]: chacha20-poly1305@openssh.com is not FIPS-approved [fips.no-chacha20]\n',
+  );
+  assert.equal(r.stdout, '');
+});
+
+test('config check: the same chacha20 config is accepted in normal mode, refused with --fips', async () => {
+  const file = exampleWith('normal-chacha.yaml', CHACHA_CLIENT_LEG);
+  const normal = await sealgate(['config', 'check', file]);
+  assert.equal(normal.status, 0, show(normal));
+  assert.equal(normal.stdout, `${file}: OK (2 target(s), 2 user(s), FIPS mode off)\n`);
+  const fips = await sealgate(['--fips', 'config', 'check', file]);
+  assert.equal(fips.status, 2, show(fips));
+  assert.match(fips.stderr, /^ssh\.client_leg\.cipher\[0\]: .* \[fips\.no-chacha20\]$/m);
+  assert.doesNotMatch(fips.stderr, STACK_LINE);
+});
+
+test('config check: a missing file exits 2 and says it cannot be read', async () => {
+  const file = join(tmp, 'does-not-exist.yaml');
+  const r = await sealgate(['config', 'check', file]);
+  assert.equal(r.status, 2, show(r));
+  assert.ok(r.stderr.startsWith(`sealgate: ${file}: cannot read the config\n`), show(r));
+  assert.match(r.stderr, /ENOENT/);
+  assert.doesNotMatch(r.stderr, STACK_LINE);
+  assert.equal(r.stdout, '');
+});
+
+// --- help -----------------------------------------------------------------------------------------------
+
+test('--help: root, fips status and config check', async () => {
+  const root = await sealgate(['--help']);
+  assert.equal(root.status, 0, show(root));
+  assert.ok(root.stdout.startsWith('Usage: sealgate [options] [command]'), show(root));
+  assert.ok(
+    flat(root.stdout).includes(
+      'An SSH gate that records every session into a sealed, signed, tamper-evident log.',
+    ),
+    show(root),
+  );
+  assert.match(root.stdout, /^\s+--fips\s+run in FIPS mode/m);
+  assert.match(root.stdout, /^\s+fips\s+FIPS mode tools$/m);
+  assert.match(root.stdout, /^\s+config\s+configuration tools$/m);
+
+  // Help needs no provider: it must not try to re-launch in FIPS mode.
+  const status = await sealgate(['fips', 'status', '--help'], { fipsDir: join(tmp, 'no-such-fips-dir') });
+  assert.equal(status.status, 0, show(status));
+  assert.ok(status.stdout.startsWith('Usage: sealgate fips status [options]'), show(status));
+  assert.ok(flat(status.stdout).includes('run every known-answer test'), show(status));
+  assert.match(status.stdout, /^\s+--json\s+print the report as JSON$/m);
+
+  const check = await sealgate(['config', 'check', '--help']);
+  assert.equal(check.status, 0, show(check));
+  assert.ok(check.stdout.startsWith('Usage: sealgate config check [options] <file>'), show(check));
+  assert.ok(flat(check.stdout).includes('validate a config file (YAML or JSON)'), show(check));
+});
