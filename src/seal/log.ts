@@ -1,0 +1,326 @@
+/**
+ * The sealed log writer: one store, one Merkle tree, one checkpoint signer, many sessions.
+ *
+ * - Every entry (segment header, sealed record, system entry) is appended to the store and the tree at
+ *   once; its `durable` promise settles when the fsync covering it returns (docs/FORMAT.md §6).
+ * - A run is bracketed by LOG_START and LOG_STOP, with HEARTBEAT entries in between, and starts with
+ *   CRASH_RECOVERY when the previous run died.
+ * - Checkpoints are signed every N entries, every T ms and at every session end, always over durable
+ *   entries only, and always consistent with the last one (signer.ts).
+ * - Fail closed: once the store or the signer fails, every later append throws LOG_FAILED, and
+ *   `onFailure` tells the gate to end its sessions.
+ */
+import type { CryptoProvider, PrivateKey, PublicKey } from '../crypto/index.js';
+import { readSpool, SPOOL_DIR } from './audit-spool.js';
+import { SealError } from './errors.js';
+import { encodeSystemEntry } from './format/system-entry.js';
+import { SystemType } from './format/types.js';
+import { LogTree } from './log-tree.js';
+import { findOpenSegments } from './recovery.js';
+import { SessionRecorder, type SegmentLimits } from './session-recorder.js';
+import { CheckpointSigner } from './signer.js';
+import { join } from 'node:path';
+import { LocalStore, type LogStore } from './store.js';
+
+export interface LogPolicy extends SegmentLimits {
+  readonly checkpointEveryEntries: number;
+  readonly checkpointEveryMs: number;
+  readonly heartbeatMs: number;
+  readonly fsyncEveryEntries: number;
+  readonly fsyncEveryMs: number;
+}
+
+export const DEFAULT_LOG_POLICY: LogPolicy = {
+  checkpointEveryEntries: 1000,
+  checkpointEveryMs: 10_000,
+  heartbeatMs: 60_000,
+  fsyncEveryEntries: 64,
+  fsyncEveryMs: 50,
+  maxRecords: 2 ** 20,
+  maxAgeMs: 3_600_000,
+  maxPlaintextBytes: 2 ** 30,
+};
+
+export interface SealedLogOptions {
+  readonly provider: CryptoProvider;
+  readonly dir: string;
+  readonly origin: string;
+  readonly recipients: readonly PublicKey[];
+  readonly signingKey: PrivateKey;
+  readonly policy?: Partial<LogPolicy>;
+  /** Create the store if it does not exist. */
+  readonly create?: boolean;
+  /** Called once when the log can no longer seal or persist: the gate must end every session. */
+  readonly onFailure?: (err: Error) => void;
+  /** Called with every signed checkpoint, for an external sink (SIEM) that catches tail truncation. */
+  readonly onCheckpoint?: (note: string) => void;
+  /** Microseconds since the epoch; injectable for tests. */
+  readonly clock?: () => bigint;
+}
+
+export interface SealingContext {
+  readonly provider: CryptoProvider;
+  readonly origin: string;
+  readonly recipients: readonly PublicKey[];
+  readonly clock: () => bigint;
+  readonly provenance: Record<string, unknown>;
+}
+
+const nowUs = (): bigint => BigInt(Date.now()) * 1000n;
+
+/** How segments are sealed, for their headers (docs/FORMAT.md §3.1.1). */
+function provenanceOf(provider: CryptoProvider): Record<string, unknown> {
+  const info = provider.info();
+  return { fips: info.fipsMode, backend: info.backend, library: info.library, ...info.details };
+}
+
+export class SealedLog {
+  readonly policy: LogPolicy;
+  #failure: Error | undefined;
+  #sinceCheckpoint = 0;
+  #checkpointing: Promise<string | undefined> = Promise.resolve(undefined);
+  #timers: NodeJS.Timeout[] = [];
+  #heartbeats = 0;
+  #sessions = new Set<SessionRecorder>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #spoolInFlight = new Set<string>();
+  readonly #context: SealingContext;
+
+  private constructor(
+    readonly runId: string,
+    readonly options: SealedLogOptions,
+    private readonly store: LogStore,
+    private readonly tree: LogTree,
+    private readonly signer: CheckpointSigner,
+  ) {
+    this.policy = { ...DEFAULT_LOG_POLICY, ...options.policy };
+    this.#context = {
+      provider: options.provider,
+      origin: options.origin,
+      recipients: options.recipients,
+      clock: options.clock ?? nowUs,
+      provenance: provenanceOf(options.provider),
+    };
+  }
+
+  static async open(options: SealedLogOptions): Promise<SealedLog> {
+    const policy = { ...DEFAULT_LOG_POLICY, ...options.policy };
+    const runId = Buffer.from(options.provider.randomBytes(16)).toString('hex');
+    // The store reports failures through a callback that exists before the log does.
+    const ref: { log?: SealedLog } = {};
+    const { store, recovery } = await LocalStore.open(options.dir, {
+      origin: options.origin,
+      runId,
+      create: options.create ?? false,
+      fsyncEveryEntries: policy.fsyncEveryEntries,
+      fsyncEveryMs: policy.fsyncEveryMs,
+      onFailure: (err) => ref.log?.fail(err),
+    });
+    const hash = (d: Uint8Array) => options.provider.digest('sha256', d);
+    const tree = LogTree.fromAnchor(hash, store.loadTreeState());
+    for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
+    const signer = await CheckpointSigner.open(options.provider, {
+      key: options.signingKey,
+      origin: options.origin,
+      statePath: join(options.dir, 'signed.state'),
+    });
+    // The signer persists its state before the tree state is saved (signer.ts): after a crash between
+    // the two, the last signed size is ahead of the saved anchor. Line the anchor up with it.
+    const signed = signer.lastSigned();
+    if (signed && Number(signed.size) > tree.anchorSize) {
+      if (Number(signed.size) > tree.size) {
+        throw new SealError(
+          'STORE_CORRUPT',
+          `the store holds ${tree.size} entries but a checkpoint of size ${signed.size} was signed: durable entries are missing`,
+        );
+      }
+      tree.advanceAnchor(Number(signed.size));
+    }
+    const log = new SealedLog(runId, options, store, tree, signer);
+    ref.log = log;
+    if (recovery) {
+      log.appendSystem(SystemType.CRASH_RECOVERY, {
+        previous_run_id: recovery.previousRunId,
+        open_segments: findOpenSegments(store.entries(0, store.size)).map((s) => ({
+          segment_id: s.segmentId,
+          last_seq: s.lastSeq,
+        })),
+        truncated_bytes: recovery.truncatedBytes,
+        last_index: store.size - 1,
+      });
+    }
+    log.appendSystem(SystemType.LOG_START, { origin: options.origin, version: 1 });
+    log.drainAuditSpool();
+    log.startTimers();
+    await log.checkpoint();
+    return log;
+  }
+
+  get size(): number {
+    return this.tree.size;
+  }
+
+  get failed(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Starts recording one SSH session (its first segment is created lazily by the first record). */
+  openSession(sessionId?: Uint8Array): SessionRecorder {
+    this.assertUsable();
+    const session = new SessionRecorder(this, sessionId ?? this.options.provider.randomBytes(16), {
+      maxRecords: this.policy.maxRecords,
+      maxAgeMs: this.policy.maxAgeMs,
+      maxPlaintextBytes: this.policy.maxPlaintextBytes,
+    });
+    this.#sessions.add(session);
+    return session;
+  }
+
+  /** @internal used by SessionRecorder */
+  sessionEnded(session: SessionRecorder): void {
+    this.#sessions.delete(session);
+    void this.checkpoint().catch(() => undefined);
+  }
+
+  /** @internal the provider, recipients, origin, clock and provenance that sessions seal with */
+  sealingContext(): SealingContext {
+    return this.#context;
+  }
+
+  /** Appends one entry; returns its leaf index and when it is durable. Throws once the log failed. */
+  append(entry: Uint8Array): { index: number; durable: Promise<void> } {
+    this.assertUsable();
+    let r: { index: number; durable: Promise<void> };
+    try {
+      r = this.store.append(entry);
+    } catch (err) {
+      this.fail(err as Error);
+      throw new SealError('LOG_FAILED', `the log cannot persist entries: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.tree.append(entry);
+    if (++this.#sinceCheckpoint >= this.policy.checkpointEveryEntries)
+      void this.checkpoint().catch(() => undefined);
+    return r;
+  }
+
+  appendSystem(type: SystemType, body: Record<string, unknown>): { index: number; durable: Promise<void> } {
+    const clock = this.options.clock ?? nowUs;
+    return this.append(
+      encodeSystemEntry({ kind: 0x03, type, timeUs: clock(), body: { run_id: this.runId, ...body } }),
+    );
+  }
+
+  /**
+   * Signs a checkpoint over every durable entry, unless nothing changed. Serialized: a call waits for
+   * the one in flight. A signing failure fails the log (fail closed).
+   */
+  checkpoint(): Promise<string | undefined> {
+    this.#checkpointing = this.#checkpointing.then(
+      () => this.checkpointNow(),
+      () => this.checkpointNow(),
+    );
+    return this.#checkpointing;
+  }
+
+  private async checkpointNow(): Promise<string | undefined> {
+    if (this.#failure) throw this.#failure;
+    await this.store.flush();
+    const size = this.store.durableSize;
+    if (size === this.tree.anchorSize && this.store.checkpointCount > 0) return undefined;
+    this.#sinceCheckpoint = 0;
+    const snap = this.tree.snapshot(size);
+    let note: string;
+    try {
+      note = await this.signer.sign({ size: BigInt(size), root: snap.root }, (fromSize) => {
+        // The anchor is always the last signed size; anything else is a bug, and the signer refuses it.
+        if (Number(fromSize) !== this.tree.anchorSize) return [];
+        return snap.proof;
+      });
+      await this.store.appendCheckpoint(note);
+      await this.store.saveTreeState(snap.state);
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+    this.tree.advanceAnchor(size);
+    this.options.onCheckpoint?.(note);
+    return note;
+  }
+
+  /** Ends every open session, writes LOG_STOP, signs a last checkpoint, and releases the store. */
+  close(reason = 'stopped'): Promise<void> {
+    this.#closing ??= this.closeNow(reason);
+    return this.#closing;
+  }
+
+  private async closeNow(reason: string): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    try {
+      if (!this.#failure) {
+        for (const s of [...this.#sessions]) s.end('gate stopping');
+        this.appendSystem(SystemType.LOG_STOP, { reason });
+        await this.checkpoint();
+      }
+    } finally {
+      this.#closed = true;
+      await this.store.close();
+    }
+  }
+
+  /** Seals spooled export/decrypt events (docs/FORMAT.md §6.1); each file goes once its entry is durable. */
+  drainAuditSpool(): number {
+    const spooled = readSpool(join(this.options.dir, SPOOL_DIR)).filter(
+      (s) => !this.#spoolInFlight.has(s.name),
+    );
+    for (const { name, event, remove } of spooled) {
+      this.#spoolInFlight.add(name);
+      const { durable } = this.appendSystem(SystemType.AUDIT_EVENT, event);
+      durable.then(
+        () => {
+          remove();
+          this.#spoolInFlight.delete(name);
+        },
+        () => this.#spoolInFlight.delete(name),
+      );
+    }
+    return spooled.length;
+  }
+
+  private startTimers(): void {
+    const heartbeat = setInterval(() => {
+      if (this.#failure) return;
+      try {
+        this.appendSystem(SystemType.HEARTBEAT, { n: ++this.#heartbeats });
+        this.drainAuditSpool();
+      } catch {
+        // fail() has already raised the alarm.
+      }
+    }, this.policy.heartbeatMs);
+    const checkpoint = setInterval(
+      () => void this.checkpoint().catch(() => undefined),
+      this.policy.checkpointEveryMs,
+    );
+    heartbeat.unref();
+    checkpoint.unref();
+    this.#timers.push(heartbeat, checkpoint);
+  }
+
+  private assertUsable(): void {
+    if (this.#failure) {
+      throw new SealError('LOG_FAILED', `the log failed and accepts nothing more: ${this.#failure.message}`, {
+        cause: this.#failure,
+      });
+    }
+    if (this.#closed) throw new SealError('LOG_FAILED', 'the log is closed');
+  }
+
+  private fail(err: Error): void {
+    if (this.#failure) return;
+    this.#failure = err;
+    for (const t of this.#timers) clearInterval(t);
+    this.options.onFailure?.(err);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * One SSH session's records: a chain of segments (docs/FORMAT.md §1). A segment rolls over at its record,
+ * age or plaintext limit; the record that reaches the limit carries FINAL, and the next record opens a
+ * new segment that names the old one as previous. SESSION_END is always FINAL.
+ */
+import { SealError } from './errors.js';
+import { encodePayload, type Payload } from './format/payload.js';
+import { RecordType } from './format/types.js';
+import type { SealedLog } from './log.js';
+import { SegmentSealer } from './sealer.js';
+
+export interface SegmentLimits {
+  readonly maxRecords: number;
+  readonly maxAgeMs: number;
+  readonly maxPlaintextBytes: number;
+}
+
+export interface Appended {
+  readonly index: number;
+  readonly durable: Promise<void>;
+}
+
+export class SessionRecorder {
+  #sealer: SegmentSealer | undefined;
+  #segmentStartedMs = 0;
+  #prevSegmentId: Uint8Array | undefined;
+  #ended = false;
+  #records = 0;
+
+  constructor(
+    private readonly log: SealedLog,
+    readonly sessionId: Uint8Array,
+    private readonly limits: SegmentLimits,
+  ) {}
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Records sealed so far in this session, across segments. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /** Seals and appends one event. JSON types take an object; data types take `{ channel, data }`. */
+  event<T extends RecordType>(type: T, value: Payload<T>): Appended {
+    return this.record(type, encodePayload(type, value));
+  }
+
+  /** Seals and appends one record whose plaintext is already encoded. */
+  record(type: RecordType, plaintext: Uint8Array, final = false): Appended {
+    if (this.#ended)
+      throw new SealError('SESSION_ENDED', 'the session has ended; nothing more can be recorded');
+    const ctx = this.log.sealingContext();
+    const timeUs = ctx.clock();
+    const sealer = this.#sealer ?? this.startSegment(timeUs);
+    const ageMs = Number(timeUs / 1000n) - this.#segmentStartedMs;
+    const isLast =
+      final ||
+      sealer.nextSeq + 1n >= BigInt(this.limits.maxRecords) ||
+      sealer.plaintextBytes + plaintext.length >= this.limits.maxPlaintextBytes ||
+      ageMs >= this.limits.maxAgeMs;
+    const entry = sealer.seal(type, plaintext, { timeUs, final: isLast });
+    const appended = this.log.append(entry);
+    this.#records++;
+    if (isLast) {
+      this.#prevSegmentId = sealer.segmentId;
+      this.#sealer = undefined;
+    }
+    return appended;
+  }
+
+  /** SESSION_END with FINAL; the log signs a checkpoint at every session end. */
+  end(reason: string): Appended {
+    const appended = this.record(
+      RecordType.SESSION_END,
+      encodePayload(RecordType.SESSION_END, { reason }),
+      true,
+    );
+    this.#ended = true;
+    this.log.sessionEnded(this);
+    return appended;
+  }
+
+  private startSegment(timeUs: bigint): SegmentSealer {
+    const ctx = this.log.sealingContext();
+    const sealer = SegmentSealer.create(ctx.provider, {
+      origin: ctx.origin,
+      sessionId: this.sessionId,
+      ...(this.#prevSegmentId ? { prevSegmentId: this.#prevSegmentId } : {}),
+      provenance: ctx.provenance,
+      recipients: [...ctx.recipients],
+      createdUs: timeUs,
+    });
+    this.log.append(sealer.headerBytes);
+    this.#sealer = sealer;
+    this.#segmentStartedMs = Number(timeUs / 1000n);
+    return sealer;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The sealed log writer end to end on a real directory: sessions, segments, system entries, checkpoints.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { OpenSslProvider, type PrivateKey } from '../../src/crypto/index.js';
+import { parseCheckpoint } from '../../src/seal/checkpoint.js';
+import { decodeEntry } from '../../src/seal/format/entry.js';
+import { decodePayload } from '../../src/seal/format/payload.js';
+import { EntryKind, RecordType, SystemType } from '../../src/seal/format/types.js';
+import { SealedLog } from '../../src/seal/log.js';
+import { hashLeaf, rootOf } from '../../src/seal/merkle.js';
+import { verifyNote } from '../../src/seal/note.js';
+import { SegmentOpener } from '../../src/seal/opener.js';
+import { LocalStore } from '../../src/seal/store.js';
+
+const p = new OpenSslProvider();
+const sha256 = (d: Uint8Array) => p.digest('sha256', d);
+const ORIGIN = 'test.sealgate/log';
+
+async function keys(): Promise<{ recipient: PrivateKey; signer: PrivateKey }> {
+  return {
+    recipient: await p.generateKey({ type: 'rsa', bits: 2048 }),
+    signer: await p.generateKey({ type: 'ec', curve: 'P-384' }),
+  };
+}
+
+function readAll(dir: string): Uint8Array[] {
+  const store = LocalStore.openReadOnly(dir);
+  return [...store.entries(0, store.size)];
+}
+
+describe('sealed log writer', () => {
+  it('writes sessions as segments, brackets the run, and signs checkpoints over the whole tree', async () => {
+    const { recipient, signer } = await keys();
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+      create: true,
+      policy: { maxRecords: 4 },
+    });
+    const session = log.openSession();
+    session.event(RecordType.EXEC, { channel: 0, command: 'id' });
+    for (let i = 0; i < 5; i++) {
+      session.event(RecordType.DATA_OUT, { channel: 0, data: new TextEncoder().encode(`line ${i}\n`) });
+    }
+    await session.end('closed').durable;
+    await log.close('test done');
+
+    const entries = readAll(dir);
+    const decoded = entries.map((e) => decodeEntry(e));
+    const kinds = decoded.map((e) => e.kind);
+    // LOG_START, header, 4 records (last FINAL), header, 3 records (SESSION_END FINAL), LOG_STOP.
+    assert.equal(decoded[0]?.kind === EntryKind.SYSTEM && decoded[0].type, SystemType.LOG_START);
+    const last = decoded.at(-1);
+    assert.equal(last?.kind === EntryKind.SYSTEM && last.type, SystemType.LOG_STOP);
+    assert.equal(kinds.filter((k) => k === EntryKind.SEGMENT_HEADER).length, 2);
+    const records = decoded.filter((e) => e.kind === EntryKind.SEALED_RECORD);
+    assert.equal(records.length, 7);
+    assert.deepEqual(
+      records.map((r) => [Number(r.seq), r.final]),
+      [
+        [0, false],
+        [1, false],
+        [2, false],
+        [3, true],
+        [0, false],
+        [1, false],
+        [2, true],
+      ],
+    );
+
+    // The last checkpoint covers every entry and verifies with the signer's public key alone.
+    const store = LocalStore.openReadOnly(dir);
+    const note = store.lastCheckpoint();
+    assert.ok(note);
+    const { body } = verifyNote(p, note, [{ name: ORIGIN, key: signer.publicKey }]);
+    const cp = parseCheckpoint(body);
+    assert.equal(cp.size, BigInt(entries.length));
+    assert.deepEqual(
+      cp.root,
+      rootOf(
+        sha256,
+        entries.map((e) => hashLeaf(sha256, e)),
+      ),
+    );
+
+    // The recipient opens both segments.
+    let headerBytes: Uint8Array | undefined;
+    const plaintexts: string[] = [];
+    let opener: SegmentOpener | undefined;
+    for (const e of entries) {
+      const d = decodeEntry(e);
+      if (d.kind === EntryKind.SEGMENT_HEADER) {
+        headerBytes = e;
+        opener = await SegmentOpener.open(p, headerBytes, recipient);
+      } else if (d.kind === EntryKind.SEALED_RECORD && opener) {
+        const r = opener.open(e);
+        if (r.type === RecordType.DATA_OUT) {
+          const payload = decodePayload(RecordType.DATA_OUT, r.plaintext);
+          plaintexts.push(new TextDecoder().decode(payload.data));
+        }
+      }
+    }
+    assert.deepEqual(plaintexts, ['line 0\n', 'line 1\n', 'line 2\n', 'line 3\n', 'line 4\n']);
+  });
+
+  it('reopens a stopped log and keeps one tree across runs, consistent checkpoints', async () => {
+    const { recipient, signer } = await keys();
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+    const options = {
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+    };
+    const first = await SealedLog.open({ ...options, create: true });
+    first.openSession().end('empty');
+    await first.close();
+    const second = await SealedLog.open(options);
+    second.openSession().end('empty');
+    await second.close();
+    const entries = readAll(dir);
+    const starts = entries
+      .map((e) => decodeEntry(e))
+      .filter((e) => e.kind === EntryKind.SYSTEM && e.type === SystemType.LOG_START);
+    assert.equal(starts.length, 2);
+    const store = LocalStore.openReadOnly(dir);
+    const sizes = store
+      .checkpoints()
+      .map((n) => parseCheckpoint(verifyNote(p, n, [{ name: ORIGIN, key: signer.publicKey }]).body).size);
+    assert.ok(sizes.length >= 4, `checkpoints: ${sizes.join(',')}`);
+    for (let i = 1; i < sizes.length; i++) assert.ok((sizes[i] ?? 0n) > (sizes[i - 1] ?? 0n));
+    assert.equal(sizes.at(-1), BigInt(entries.length));
+  });
+
+  it('writes heartbeats while idle', async () => {
+    const { recipient, signer } = await keys();
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+      create: true,
+      policy: { heartbeatMs: 20 },
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    await log.close();
+    const beats = readAll(dir)
+      .map((e) => decodeEntry(e))
+      .filter((e) => e.kind === EntryKind.SYSTEM && e.type === SystemType.HEARTBEAT);
+    assert.ok(beats.length >= 3, `only ${beats.length} heartbeats in 150 ms at 20 ms`);
+  });
+});
