@@ -91,8 +91,16 @@ export interface CryptoProvider {
   /** Constant-time equality; false when lengths differ. */
   equal(a: Uint8Array, b: Uint8Array): boolean;
 
-  /** AES-256-GCM. Returns ciphertext || 16-byte tag. */
-  aesGcmSeal(params: AeadParams, plaintext: Uint8Array): Uint8Array;
+  /**
+   * AES-256-GCM. Returns ciphertext || 16-byte tag. With `into`, writes them at `into.offset` of
+   * `into.buffer` (which must have room) and returns that view: the record path seals straight into
+   * the entry it is building, without intermediate copies.
+   */
+  aesGcmSeal(
+    params: AeadParams,
+    plaintext: Uint8Array,
+    into?: { buffer: Uint8Array; offset: number },
+  ): Uint8Array;
   /** AES-256-GCM. Input is ciphertext || tag. Throws AUTHENTICATION_FAILED and releases nothing on a bad tag. */
   aesGcmOpen(params: AeadParams, sealed: Uint8Array): Uint8Array;
 

@@ -194,6 +194,21 @@ export function registerProviderTests(mode: 'normal' | 'fips'): void {
     assert.throws(() => p.aesGcmOpen(params, sealed.subarray(0, 10)), code('AUTHENTICATION_FAILED'));
   });
 
+  it('AES-256-GCM can seal straight into a caller buffer, with the same bytes', () => {
+    const params = { key: p.randomBytes(32), iv: p.randomBytes(12), aad: new Uint8Array([9]) };
+    const msg = p.randomBytes(1000);
+    const plain = p.aesGcmSeal(params, msg);
+    const buffer = new Uint8Array(7 + 1016 + 3);
+    const view = p.aesGcmSeal(params, msg, { buffer, offset: 7 });
+    assert.deepEqual(new Uint8Array(view), new Uint8Array(plain));
+    assert.equal(view.buffer, buffer.buffer);
+    assert.deepEqual(buffer.subarray(0, 7), new Uint8Array(7));
+    assert.throws(
+      () => p.aesGcmSeal(params, msg, { buffer: new Uint8Array(1015), offset: 0 }),
+      code('INVALID_INPUT'),
+    );
+  });
+
   it('constant-time equal is false for different lengths and contents', () => {
     assert.equal(p.equal(new Uint8Array([1, 2]), new Uint8Array([1, 2])), true);
     assert.equal(p.equal(new Uint8Array([1, 2]), new Uint8Array([1, 3])), false);

@@ -73,12 +73,12 @@ export class OpenSslProvider implements CryptoProvider {
 
   digest(hash: HashAlg, data: Uint8Array): Uint8Array {
     this.policy.checkHash(hash, 'digest');
-    return new Uint8Array(createHash(hash).update(data).digest());
+    return createHash(hash).update(data).digest();
   }
 
   hmac(hash: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array {
     this.policy.checkHash(hash, 'hmac');
-    return new Uint8Array(createHmac(hash, key).update(data).digest());
+    return createHmac(hash, key).update(data).digest();
   }
 
   hkdf(hash: HashAlg, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
@@ -96,14 +96,27 @@ export class OpenSslProvider implements CryptoProvider {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  aesGcmSeal(params: AeadParams, plaintext: Uint8Array): Uint8Array {
+  aesGcmSeal(
+    params: AeadParams,
+    plaintext: Uint8Array,
+    into?: { buffer: Uint8Array; offset: number },
+  ): Uint8Array {
     const tagLength = params.tagLength ?? SEAL_SUITE_1.tagBytes;
     this.policy.checkAesGcm(params.key, params.iv, tagLength);
     const cipher = createCipheriv('aes-256-gcm', params.key, params.iv, { authTagLength: tagLength });
     if (params.aad) cipher.setAAD(params.aad);
-    const head = cipher.update(plaintext);
-    const tail = cipher.final();
-    return new Uint8Array(Buffer.concat([head, tail, cipher.getAuthTag()]));
+    const body = cipher.update(plaintext);
+    const tail = cipher.final(); // empty for GCM, but part of the API contract
+    const tag = cipher.getAuthTag();
+    const length = body.length + tail.length + tag.length;
+    if (!into) return Buffer.concat([body, tail, tag], length);
+    if (into.offset + length > into.buffer.length) {
+      throw new CryptoError('INVALID_INPUT', `AES-GCM output needs ${length} bytes at offset ${into.offset}`);
+    }
+    into.buffer.set(body, into.offset);
+    into.buffer.set(tail, into.offset + body.length);
+    into.buffer.set(tag, into.offset + body.length + tail.length);
+    return into.buffer.subarray(into.offset, into.offset + length);
   }
 
   aesGcmOpen(params: AeadParams, sealed: Uint8Array): Uint8Array {
