@@ -9,6 +9,7 @@ import { genRecipient, genSigner, type GenKeyOptions } from './commands/keys.js'
 import { assertStartupOk, startProvider } from '../crypto/startup.js';
 import type { CryptoProvider } from '../crypto/index.js';
 import { action } from './errors.js';
+import { logCryptoState } from './startup-log.js';
 import { isFipsChild, relaunchInFipsMode } from './fips-launch.js';
 
 /** Runs `run` in this process if FIPS mode is not wanted or already in force; otherwise re-launches. */
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
       inMode(argv, globalFips(), async () => {
         const { provider, report } = await startProvider(globalFips());
         assertStartupOk(report);
+        logCryptoState(report, provider.info());
         return run(provider, opts);
       });
 

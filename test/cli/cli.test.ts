@@ -386,3 +386,28 @@ test('--help: root, fips status and config check', async () => {
   assert.ok(check.stdout.startsWith('Usage: sealgate config check [options] <file>'), show(check));
   assert.ok(flat(check.stdout).includes('validate a config file (YAML or JSON)'), show(check));
 });
+
+test('keys gen-signer: the operational log states the crypto mode at start, in both modes', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'sealgate-cli-keys-'));
+  try {
+    for (const [flags, fips] of [
+      [[], false],
+      [['--fips'], true],
+    ] as const) {
+      process.env.SEALGATE_LOG_LEVEL = 'info';
+      const r = await sealgate([...flags, 'keys', 'gen-signer', '-o', out, '--unencrypted', '--force']);
+      delete process.env.SEALGATE_LOG_LEVEL;
+      assert.equal(r.status, 0, show(r));
+      const line = r.stderr.split('\n').find((l) => l.includes('crypto provider started'));
+      assert.ok(line, show(r));
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(entry.fips, fips);
+      assert.equal(entry.backend, 'openssl');
+      if (fips) assert.equal(entry.fipsProvider, 'OpenSSL FIPS Provider');
+      assert.match(String(entry.self_tests), /^(\d+)\/\1 passed$/);
+      assert.match(readFileSync(join(out, 'signer.pub.pem'), 'utf8'), /BEGIN PUBLIC KEY/);
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
