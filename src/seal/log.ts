@@ -85,14 +85,14 @@ export class SealedLog {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #spoolInFlight = new Set<string>();
-  readonly #context: SealingContext;
+  #context: SealingContext;
 
   private constructor(
     readonly runId: string,
     readonly options: SealedLogOptions,
     private readonly store: LogStore,
     private readonly tree: LogTree,
-    private readonly signer: CheckpointSigner,
+    private signer: CheckpointSigner,
   ) {
     this.policy = { ...DEFAULT_LOG_POLICY, ...options.policy };
     this.#context = {
@@ -248,6 +248,43 @@ export class SealedLog {
     this.tree.advanceAnchor(size);
     this.options.onCheckpoint?.(note);
     return note;
+  }
+
+  /**
+   * KEY_ROTATION (docs/FORMAT.md §3.3): segments started from now on are wrapped to `recipients`.
+   * Segments already open keep their data key until they roll over or end.
+   */
+  rotateRecipients(recipients: readonly PublicKey[]): { index: number; durable: Promise<void> } {
+    if (recipients.length === 0) throw new SealError('INVALID_ARGUMENT', 'at least one recipient is needed');
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const ids = recipients.map((r) => hex(this.options.provider.digest('sha256', r.spkiDer())));
+    const appended = this.appendSystem(SystemType.KEY_ROTATION, { recipients: ids });
+    this.#context = { ...this.#context, recipients };
+    return appended;
+  }
+
+  /**
+   * SIGNER_ROTATION (docs/FORMAT.md §5.3): signs everything so far with the old key, appends the new
+   * key signed by the old one, then signs a checkpoint covering that entry with the new key.
+   */
+  async rotateSigner(newKey: PrivateKey): Promise<void> {
+    this.assertUsable();
+    await this.checkpoint();
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const keyId = (k: PublicKey) => hex(this.options.provider.digest('sha256', k.spkiDer()).subarray(0, 4));
+    const signature = await this.signer.rotationSignature(newKey.publicKey);
+    this.appendSystem(SystemType.SIGNER_ROTATION, {
+      old_key_id: keyId(this.signer.publicKey),
+      new_key_id: keyId(newKey.publicKey),
+      new_key_spki: Buffer.from(newKey.publicKey.spkiDer()).toString('base64'),
+      signature,
+    });
+    this.signer = await CheckpointSigner.open(this.options.provider, {
+      key: newKey,
+      origin: this.options.origin,
+      statePath: join(this.options.dir, 'signed.state'),
+    });
+    await this.checkpoint();
   }
 
   /** Ends every open session, writes LOG_STOP, signs a last checkpoint, and releases the store. */

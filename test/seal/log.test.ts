@@ -15,6 +15,7 @@ import { SealedLog } from '../../src/seal/log.js';
 import { hashLeaf, rootOf } from '../../src/seal/merkle.js';
 import { verifyNote } from '../../src/seal/note.js';
 import { SegmentOpener } from '../../src/seal/opener.js';
+import { verifyRotation } from '../../src/seal/signer.js';
 import { LocalStore } from '../../src/seal/store.js';
 
 const p = new OpenSslProvider();
@@ -160,5 +161,81 @@ describe('sealed log writer', () => {
       .map((e) => decodeEntry(e))
       .filter((e) => e.kind === EntryKind.SYSTEM && e.type === SystemType.HEARTBEAT);
     assert.ok(beats.length >= 3, `only ${beats.length} heartbeats in 150 ms at 20 ms`);
+  });
+
+  it('rotates recipients: segments after KEY_ROTATION open only with the new key', async () => {
+    const { recipient, signer } = await keys();
+    const next = await p.generateKey({ type: 'rsa', bits: 2048 });
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+      create: true,
+    });
+    log.openSession().end('before');
+    log.rotateRecipients([next.publicKey]);
+    log.openSession().end('after');
+    await log.close();
+    const entries = readAll(dir);
+    const headers = entries.filter((e) => decodeEntry(e).kind === EntryKind.SEGMENT_HEADER);
+    assert.equal(headers.length, 2);
+    await SegmentOpener.open(p, headers[0] as Uint8Array, recipient);
+    await assert.rejects(SegmentOpener.open(p, headers[1] as Uint8Array, recipient), {
+      code: 'NO_RECIPIENT_FOR_KEY',
+    });
+    await SegmentOpener.open(p, headers[1] as Uint8Array, next);
+    const rotation = entries
+      .map((e) => decodeEntry(e))
+      .find((e) => e.kind === EntryKind.SYSTEM && e.type === SystemType.KEY_ROTATION);
+    assert.ok(rotation && rotation.kind === EntryKind.SYSTEM);
+    assert.deepEqual(rotation.body.recipients, [
+      Buffer.from(p.digest('sha256', next.publicKey.spkiDer())).toString('hex'),
+    ]);
+  });
+
+  it('rotates the signer: the old key signs the new one, and checkpoints after it are the new key’s', async () => {
+    const { recipient, signer } = await keys();
+    const newSigner = await p.generateKey({ type: 'ec', curve: 'P-384' });
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+      create: true,
+    });
+    log.openSession().end('before');
+    await log.rotateSigner(newSigner);
+    log.openSession().end('after');
+    await log.close();
+    const entries = readAll(dir);
+    const rotationIndex = entries.findIndex((e) => {
+      const d = decodeEntry(e);
+      return d.kind === EntryKind.SYSTEM && d.type === SystemType.SIGNER_ROTATION;
+    });
+    const rotation = decodeEntry(entries[rotationIndex] as Uint8Array);
+    assert.ok(rotation.kind === EntryKind.SYSTEM);
+    const body = rotation.body as Record<string, string>;
+    assert.ok(verifyRotation(p, signer.publicKey, ORIGIN, body.new_key_spki ?? '', body.signature ?? ''));
+    assert.equal(
+      verifyRotation(p, newSigner.publicKey, ORIGIN, body.new_key_spki ?? '', body.signature ?? ''),
+      false,
+    );
+    const store = LocalStore.openReadOnly(dir);
+    const oldTrust = [{ name: ORIGIN, key: signer.publicKey }];
+    const newTrust = [{ name: ORIGIN, key: newSigner.publicKey }];
+    for (const note of store.checkpoints()) {
+      const size = parseCheckpoint(note.split('\n\n')[0] + '\n').size;
+      if (size > BigInt(rotationIndex)) {
+        verifyNote(p, note, newTrust);
+        assert.throws(() => verifyNote(p, note, oldTrust), { code: 'NOTE_UNKNOWN_SIGNER' });
+      } else {
+        verifyNote(p, note, oldTrust);
+      }
+    }
   });
 });

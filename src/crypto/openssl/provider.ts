@@ -43,6 +43,9 @@ import { describeKey, makePrivateKey, OpenSslPublicKey, privateKeyObject, public
 
 const OAEP_SHA256: OaepParams = { hash: 'sha256' };
 
+/** A plain Uint8Array view of a Buffer (no copy), so callers see one type whatever made the bytes. */
+const plain = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
 export interface OpenSslProviderOptions {
   /** Extra facts for info().details, e.g. the FIPS module's name, version and checksum. */
   readonly details?: Readonly<Record<string, string>>;
@@ -73,12 +76,12 @@ export class OpenSslProvider implements CryptoProvider {
 
   digest(hash: HashAlg, data: Uint8Array): Uint8Array {
     this.policy.checkHash(hash, 'digest');
-    return createHash(hash).update(data).digest();
+    return new Uint8Array(createHash(hash).update(data).digest());
   }
 
   hmac(hash: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array {
     this.policy.checkHash(hash, 'hmac');
-    return createHmac(hash, key).update(data).digest();
+    return new Uint8Array(createHmac(hash, key).update(data).digest());
   }
 
   hkdf(hash: HashAlg, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
@@ -109,7 +112,7 @@ export class OpenSslProvider implements CryptoProvider {
     const tail = cipher.final(); // empty for GCM, but part of the API contract
     const tag = cipher.getAuthTag();
     const length = body.length + tail.length + tag.length;
-    if (!into) return Buffer.concat([body, tail, tag], length);
+    if (!into) return plain(Buffer.concat([body, tail, tag], length));
     if (into.offset + length > into.buffer.length) {
       throw new CryptoError('INVALID_INPUT', `AES-GCM output needs ${length} bytes at offset ${into.offset}`);
     }
