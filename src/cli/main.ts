@@ -5,7 +5,21 @@
 import { Command } from 'commander';
 import { fipsStatus } from './commands/fips-status.js';
 import { configCheck } from './commands/config-check.js';
-import { genRecipient, genSigner, type GenKeyOptions } from './commands/keys.js';
+import {
+  exportPublic,
+  genRecipient,
+  genSigner,
+  genTokenKey,
+  tokenOptions,
+  type ExportPublicOptions,
+  type GenKeyOptions,
+  type GenTokenKeyOptions,
+} from './commands/keys.js';
+import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.js';
+import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
+import { exportCommand, type ExportCliOptions } from './commands/export.js';
+import { serveCommand, type ServeOptions } from './commands/serve.js';
+import { initCommand, type InitOptions } from './commands/init.js';
 import { assertStartupOk, startProvider } from '../crypto/startup.js';
 import type { CryptoProvider } from '../crypto/index.js';
 import { action } from './errors.js';
@@ -76,6 +90,119 @@ export async function main(argv: string[]): Promise<void> {
   keyOptions(keys.command('gen-signer').description('an ECDSA P-384 key pair that signs checkpoints')).action(
     action(withProvider<GenKeyOptions>(genSigner)),
   );
+  // Token keys (docs/HSM.md): these commands bring up their own provider, with the PKCS#11 module.
+  tokenOptions(
+    keys
+      .command('gen')
+      .description('generate a key pair inside a PKCS#11 token; the private key never leaves it')
+      .option('--pkcs11', 'make the key in a PKCS#11 token (required)')
+      .option('--token <label>', 'the token label')
+      .option('--label <object>', 'the new key object label (CKA_LABEL)')
+      .option('--id <hex>', 'the new key object id (CKA_ID); random when omitted')
+      .option('--type <type>', 'ec-p256, ec-p384, rsa-3072 or rsa-4096')
+      .option('--usage <usage>', 'sign (EC default), decrypt (RSA default) or unwrap')
+      .option('-o, --out <file>', 'also write the public key (SPKI PEM) to this file')
+      .option('--force', 'overwrite the --out file'),
+  ).action(
+    action(async (opts: GenTokenKeyOptions) =>
+      inMode(argv, globalFips(), () => genTokenKey(globalFips(), opts)),
+    ),
+  );
+  tokenOptions(
+    keys
+      .command('export-public')
+      .description('print the public key of a key reference (file:… or pkcs11:…)')
+      .argument('<keyref>', 'file:PATH (public or private PEM) or a pkcs11: URI')
+      .option('--format <format>', 'pem (SPKI) or openssh', 'pem')
+      .option('--comment <text>', 'comment for the OpenSSH line')
+      .option('--passphrase-file <file>', "an encrypted PEM private key's passphrase, from a file")
+      .option(
+        '--passphrase-env <var>',
+        "an encrypted PEM private key's passphrase, from an environment variable",
+      )
+      .option('-o, --out <file>', 'write to this file instead of standard output')
+      .option('--force', 'overwrite the --out file'),
+  ).action(
+    action(async (ref: string, opts: ExportPublicOptions) =>
+      inMode(argv, globalFips(), () => exportPublic(globalFips(), ref, opts)),
+    ),
+  );
+
+  program
+    .command('decrypt')
+    .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)')
+    .argument('<source>', 'a store directory or an export bundle directory')
+    .requiredOption('--key <ref>', 'the recipient private key (file:PATH, PBES2-encrypted PEM)')
+    .option('--passphrase-file <file>', "read the key's passphrase from a file")
+    .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
+    .option('-o, --out <file>', 'write the JSON lines to a file (created 0600) instead of stdout')
+    .option('--force', 'overwrite the --out file')
+    .option('--session <hex>', "only this session's records (no system entries)")
+    .option('--records-only', 'leave out system entries')
+    .option('--audit-spool <dir>', 'also spool the audit event of this decrypt here (for a bundle)')
+    .option('--keep-going', 'on a failure, abandon only the failing segment (still exits 1)')
+    .action(
+      action(async (source: string, opts: DecryptCommandOptions) =>
+        withProvider<DecryptCommandOptions>((p, o) => decryptCommand(p, source, o))(opts),
+      ),
+    );
+
+  program
+    .command('verify')
+    .description('verify a store or an export bundle offline (public keys only); exit 1 names every failure')
+    .argument('<source>', 'a store directory or an export bundle directory')
+    .option('--keys <dir>', "the checkpoint signers' public keys (PEM files, or one file) to trust")
+    .option('--trusted-checkpoint <file>', 'a signed checkpoint you retained: the log must extend it')
+    .option('--heartbeat-seconds <n>', "the gate's heartbeat interval; gaps over 2n + 5 s fail", '60')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(async (source: string, opts: Omit<VerifyCliOptions, 'path'>) =>
+        withProvider<VerifyCliOptions>(verifyCommand)({ ...opts, path: source }),
+      ),
+    );
+
+  program
+    .command('export')
+    .description('write a signed export bundle of a store (all of it, a leaf range, or sessions)')
+    .argument('<store>', 'the store directory (read-only; the gate may keep writing)')
+    .requiredOption('-o, --out <dir>', 'the bundle directory to create (must not exist or be empty)')
+    .requiredOption('--signer-key <ref>', "the log's checkpoint signing key (file:PATH): signs the manifest")
+    .option('--passphrase-file <file>', "read the key's passphrase from a file")
+    .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
+    .option('--from <n>', 'first leaf index to export (a range export)')
+    .option('--to <n>', 'end of the range: leaves up to but not including n')
+    .option('--sessions <hex,...>', 'export only these sessions (comma-separated session ids)')
+    .option(
+      '--trusted-checkpoint <file>',
+      "an auditor's retained checkpoint: include a consistency proof from it",
+    )
+    .action(
+      action(async (store: string, opts: Omit<ExportCliOptions, 'store'>) =>
+        withProvider<ExportCliOptions>(exportCommand)({ ...opts, store }),
+      ),
+    );
+
+  program
+    .command('serve')
+    .description('run the gate: record every session into the sealed log (SIGTERM stops it cleanly)')
+    .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+    .action(action(async (opts: ServeOptions) => serveCommand(argv, opts, globalFips())));
+
+  program
+    .command('init')
+    .description('write a working demo config and all its keys into a directory')
+    .argument('<dir>', 'directory for the config, the keys and the store')
+    .option('--user <name>', 'the demo gate user', 'demo')
+    .option('--target-host <host>', 'the demo target (an sshd)', '127.0.0.1')
+    .option('--target-port <port>', "the demo target's port", '22')
+    .option('--target-user <name>', 'the user to log in as on the target (default: the gate user)')
+    .option('--listen-port <port>', 'the port the gate listens on (127.0.0.1)', '2222')
+    .option('--force', 'overwrite an existing config and keys')
+    .action(
+      action(async (dir: string, opts: InitOptions) =>
+        withProvider<InitOptions>((p, o) => initCommand(p, dir, o))(opts),
+      ),
+    );
 
   await program.parseAsync(argv);
 }

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Ajv, type DefinedError } from 'ajv';
 import { parseDocument, type YAMLError } from 'yaml';
+import { CryptoError } from '../crypto/errors.js';
+import { parsePkcs11Uri } from '../crypto/pkcs11/uri.js';
 import { Policy, type SshAlgorithmKind, type SshAlgorithms } from '../crypto/policy.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { CONFIG_SCHEMA, type Config, type KeyRef, type SshAlgorithmLists } from './schema.js';
@@ -280,9 +282,47 @@ function crossFieldIssues(config: Config): ConfigIssue[] {
     } else if (!config.pkcs11) {
       // The module and the PIN source for every pkcs11: key come from the `pkcs11` section.
       issues.push({ path, message: 'is a pkcs11: key, but the config has no "pkcs11" section' });
+    } else {
+      // Checked now, not at the first checkpoint: a URI that names no token or no object is a config error.
+      try {
+        parsePkcs11Uri(ref);
+      } catch (err) {
+        if (!(err instanceof CryptoError)) throw err;
+        issues.push({ path, message: err.message.replace(/^key reference ".*?": /, '') });
+      }
     }
   }
   return issues;
+}
+
+/** The keys a gate uses, by role. */
+export type KeyRole = 'host key' | 'upstream client key' | 'recipient' | 'checkpoint signer';
+
+export interface KeyRoleRef {
+  readonly role: KeyRole;
+  /** Where the config sets it, e.g. `recording.checkpoint_signer`. */
+  readonly path: string;
+  readonly ref: KeyRef;
+  /**
+   * The backend that serves it, from the reference's scheme: `file:` → `openssl`, `pkcs11:` →
+   * `pkcs11` (the module in the `pkcs11` section). This is the per-role provider choice.
+   */
+  readonly provider: 'openssl' | 'pkcs11';
+}
+
+/** Every key the config names, with its role and the provider that will serve it. */
+export function keyRoles(config: Config): KeyRoleRef[] {
+  const roles: Record<string, KeyRole> = {
+    'listen.host_key': 'host key',
+    'upstream.client_key': 'upstream client key',
+    'recording.checkpoint_signer': 'checkpoint signer',
+  };
+  return keyRefs(config).map(([path, ref]) => ({
+    role: roles[path] ?? 'recipient',
+    path,
+    ref,
+    provider: ref.startsWith('pkcs11:') ? 'pkcs11' : 'openssl',
+  }));
 }
 
 /** Two listeners collide on one port when they share an address or either takes every address. */

@@ -77,6 +77,9 @@ export interface UpstreamConfig {
 export interface RecordingConfig {
   /** Directory of the append-only segment store. */
   store: string;
+  /** The log's origin (docs/FORMAT.md §1): names the log in every checkpoint. `sealgate serve` uses
+   * `<hostname>/sealgate` when it is omitted. */
+  origin?: string;
   /** The customer's public keys; every segment's data key is wrapped to each. */
   recipients: KeyRef[];
   checkpoint_signer: KeyRef;
@@ -90,12 +93,19 @@ export interface RecordingConfig {
   segment_max_bytes: number;
 }
 
+/**
+ * The token that holds `pkcs11:` keys. There is no per-key `provider` field: a key's reference already
+ * says where it lives (`file:` → OpenSSL, `pkcs11:` → this module), so a second field could only
+ * contradict it (docs/HSM.md, "Choosing the provider per key").
+ */
 export interface Pkcs11Config {
   /** Path to the token's PKCS#11 module (`.so`). */
   module: string;
   /** Exactly one of `pin_file` and `pin_env` is set. */
   pin_file?: string;
   pin_env?: string;
+  /** NSS softoken only: the C_Initialize library parameters (`configdir='sql:DIR' …`). */
+  library_parameters?: string;
 }
 
 export interface MetricsConfig {
@@ -254,6 +264,12 @@ export const CONFIG_SCHEMA = {
       required: ['store', 'recipients', 'checkpoint_signer'],
       properties: {
         store: nonEmptyString,
+        // FORMAT.md §3.1: a C2SP signed-note key name, so no white space, "+" or control characters.
+        origin: {
+          type: 'string',
+          pattern: '^[^\\s+\\u0000-\\u001f\\u007f\\u0085]{1,255}$',
+          description: 'a log origin (at most 255 characters; no white space, "+" or control characters)',
+        },
         recipients: { type: 'array', minItems: 1, uniqueItems: true, items: keyRef },
         checkpoint_signer: keyRef,
         checkpoint_every_records: { type: 'integer', minimum: 1, default: 1000 },
@@ -290,6 +306,7 @@ export const CONFIG_SCHEMA = {
         module: nonEmptyString,
         pin_file: nonEmptyString,
         pin_env: nonEmptyString,
+        library_parameters: nonEmptyString,
       },
       // The PIN source is a file or a variable, never both: two sources would make it unclear which is used.
       oneOf: [{ required: ['pin_file'] }, { required: ['pin_env'] }],

@@ -18,7 +18,9 @@ export type CryptoErrorCode =
   /** A known-answer self-test failed. */
   | 'SELF_TEST_FAILED'
   /** The backend failed (I/O, token removed, library error). */
-  | 'BACKEND';
+  | 'BACKEND'
+  /** A token refused the login: wrong PIN, PIN locked or expired, or no PIN source for a token that needs one. */
+  | 'LOGIN_FAILED';
 
 export class CryptoError extends Error {
   override readonly name = 'CryptoError';

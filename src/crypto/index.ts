@@ -6,7 +6,16 @@ export * from './provider.js';
 export * from './policy.js';
 export { parseKeyRef, type KeyRef } from './keyref.js';
 export { OpenSslProvider } from './openssl/provider.js';
+export {
+  createProvider,
+  RoutingProvider,
+  PKCS11_MODULE_ENV,
+  type KeyUsage,
+  type Pkcs11Settings,
+} from './router.js';
+export { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './pkcs11/uri.js';
 export { runSelfTests, type SelfTestResult } from './selftest.js';
+export { sshServerHostKeyPem } from './ssh-host-key.js';
 export {
   assertFipsRuntime,
   checkFipsRuntime,

@@ -218,13 +218,16 @@ export class SegmentSealer {
     const gcm = this.#gcm;
     this.#prefix.set(BigInt(seq), type, final ? FLAG_FINAL : 0, options.timeUs, plaintext.length + TAG_LEN);
     this.#ivView.setUint32(8, seq); // u32 0 || u64 seq, with seq < 2^20 (SP 800-38D §8.2.1)
-    const sealed = this.#provider.aesGcmSeal(gcm, plaintext);
+    // The entry is allocated once and the provider seals straight into it, after the prefix.
+    const out = new Uint8Array(RECORD_PREFIX_LEN + plaintext.length + TAG_LEN);
+    const sealed = this.#provider.aesGcmSeal(gcm, plaintext, { buffer: out, offset: RECORD_PREFIX_LEN });
     if (sealed.length !== plaintext.length + TAG_LEN) {
       throw new SealError('INVALID_ARGUMENT', `provider returned ${sealed.length} sealed bytes`);
     }
-    const out = new Uint8Array(RECORD_PREFIX_LEN + sealed.length);
+    if (sealed.buffer !== out.buffer || sealed.byteOffset !== out.byteOffset + RECORD_PREFIX_LEN) {
+      out.set(sealed, RECORD_PREFIX_LEN); // a backend that returned its own buffer
+    }
     out.set(this.#prefix.bytes);
-    out.set(sealed, RECORD_PREFIX_LEN);
     this.#seq = seq + 1;
     this.#plaintextBytes += plaintext.length;
     if (final) this.#finalized = true;

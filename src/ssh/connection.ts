@@ -1,0 +1,425 @@
+/**
+ * One client connection through the gate: authentication, routing, the upstream connection, its session
+ * channels (bridge.ts), refused forwarding, and its recording (one SessionRecorder per connection).
+ *
+ * Order of events:
+ * 1. `publickey` attempts are decided by auth.ts. Failures go to the operational log at once; nothing is
+ *    sealed for a connection that never authenticates, so strangers cannot make the gate write segments.
+ * 2. On success the session is sealed: SESSION_START, the failed attempts, AUTH_RESULT. Then routing is
+ *    applied; a refusal ("unknown target web9") is shown on the first session channel's stderr and the
+ *    connection ends. Otherwise the upstream connection starts at once.
+ * 3. Each `session` channel is bridged to a channel on the upstream connection.
+ * 4. When either side goes, the other is ended, and SESSION_END (FINAL) closes the recording.
+ */
+import type { Socket } from 'node:net';
+import type {
+  AcceptConnection,
+  AuthContext,
+  ClientInfo,
+  Connection,
+  RejectConnection,
+  ServerChannel,
+  Session,
+  SocketBindInfo,
+  SocketRequestInfo,
+  TcpipBindInfo,
+  TcpipRequestInfo,
+} from 'ssh2';
+import type { Logger } from 'winston';
+import type { Config } from '../config/schema.js';
+import type { CryptoProvider, SshAlgorithms } from '../crypto/index.js';
+import { RecordType } from '../seal/format/types.js';
+import type { SealedLog } from '../seal/log.js';
+import type { SessionRecorder } from '../seal/session-recorder.js';
+import { decidePublicKey, type AllowList } from './auth.js';
+import { refuseSession, SessionBridge } from './bridge.js';
+import { GateError, printable } from './errors.js';
+import type { ProviderAgent } from './provider-agent.js';
+import { SessionRecording } from './recording.js';
+import { route, splitLogin, type Route, type Routing } from './routing.js';
+import { connectUpstream, describeTarget, type UpstreamClient } from './upstream.js';
+
+/** What every connection shares: built once by gate.ts. */
+export interface GateServices {
+  readonly config: Config;
+  readonly provider: CryptoProvider;
+  readonly log: SealedLog;
+  readonly logger: Logger;
+  readonly allowList: AllowList;
+  readonly agent: ProviderAgent;
+  readonly upstreamAlgorithms: SshAlgorithms;
+  readonly limits: GateLimits;
+}
+
+export interface GateLimits {
+  /** Upstream connect + handshake + login. */
+  readonly upstreamTimeoutMs: number;
+  /** Time to authenticate, as sshd's LoginGraceTime. */
+  readonly loginGraceMs: number;
+  /** Refused attempts before the connection is dropped, as sshd's MaxAuthTries. */
+  readonly maxAuthTries: number;
+  /** After a refusal, how long to wait for a session channel to tell it on before hanging up. */
+  readonly refusalGraceMs: number;
+}
+
+interface AuthRecord {
+  readonly method: string;
+  readonly ok: boolean;
+  readonly key_fingerprint?: string;
+  readonly reason?: string;
+}
+
+export class GateConnection {
+  readonly #svc: GateServices;
+  readonly #conn: Connection;
+  readonly #client: string;
+  readonly #onGone: () => void;
+  readonly #logContext: Record<string, unknown>;
+  readonly #failedAuth: AuthRecord[] = [];
+  readonly #bridges = new Set<SessionBridge>();
+  #authenticated: { routing: Routing; fingerprint: string } | undefined;
+  /** The SSH user name as the client sent it (`ops+web1`); ssh2 refuses a change between attempts. */
+  #login = '';
+  #recording: SessionRecording | undefined;
+  #upstream: Promise<UpstreamClient> | undefined;
+  #upstreamClient: UpstreamClient | undefined;
+  #upstreamGone = false;
+  #refusal: GateError | undefined;
+  #nextChannel = 0;
+  #endReason = 'client disconnected';
+  #closed = false;
+  #timers: NodeJS.Timeout[] = [];
+  readonly #whenClosed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(svc: GateServices, conn: Connection, info: ClientInfo, onGone: () => void) {
+    this.#svc = svc;
+    this.#conn = conn;
+    this.#client = `${info.ip}:${info.port}`;
+    this.#onGone = onGone;
+    this.#logContext = { client: this.#client };
+    this.#whenClosed = new Promise((resolve) => (this.#resolveClosed = resolve));
+
+    // Protocol errors (garbage, a bad MAC, a dropped socket) end this connection, never the gate.
+    conn.on('error', (err: Error) =>
+      svc.logger.debug('client connection error', { ...this.#logContext, error: err.message }),
+    );
+    conn.on('authentication', (ctx: AuthContext) => this.authenticate(ctx));
+    conn.on('ready', () => this.onAuthenticated());
+    conn.on('session', (accept: AcceptConnection<Session>, reject: RejectConnection) =>
+      this.onSession(accept, reject),
+    );
+    conn.on('tcpip', (_a: AcceptConnection<ServerChannel>, reject: RejectConnection, i: TcpipRequestInfo) => {
+      this.refuseForward('direct-tcpip', {
+        host: i.destIP,
+        port: i.destPort,
+        origin_host: i.srcIP,
+        origin_port: i.srcPort,
+      });
+      reject();
+    });
+    conn.on(
+      'openssh.streamlocal',
+      (_a: AcceptConnection<ServerChannel>, reject: RejectConnection, i: SocketRequestInfo) => {
+        this.refuseForward('direct-streamlocal', { path: i.socketPath });
+        reject();
+      },
+    );
+    conn.on(
+      'request',
+      (_a: unknown, reject: (() => void) | undefined, name: string, i: TcpipBindInfo | SocketBindInfo) => {
+        if (name === 'tcpip-forward' && 'bindPort' in i)
+          this.refuseForward('tcpip-forward', { host: i.bindAddr, port: i.bindPort });
+        else if (name === 'streamlocal-forward@openssh.com' && 'socketPath' in i)
+          this.refuseForward('streamlocal-forward', { path: i.socketPath });
+        reject?.();
+      },
+    );
+    conn.on('close', () => this.onClose());
+    this.timer(() => {
+      if (!this.#authenticated) this.cut('login grace time over');
+    }, svc.limits.loginGraceMs);
+  }
+
+  /** Resolves when the client connection has closed and the session is recorded as ended. */
+  get closed(): Promise<void> {
+    return this.#whenClosed;
+  }
+
+  /** The log failed: fail-closed sessions end now; fail-open ones go on, unrecorded (recording.ts). */
+  recordingFailed(err: Error): void {
+    this.#recording?.fail(err);
+  }
+
+  /** Ends the connection now, with SESSION_END `reason` when the log can still take it. */
+  terminate(reason: string): void {
+    this.#endReason = reason;
+    this.#recording?.end(reason);
+    this.cut(reason);
+  }
+
+  // --- authentication ------------------------------------------------------------------------------
+
+  private authenticate(ctx: AuthContext): void {
+    const svc = this.#svc;
+    this.#login = ctx.username;
+    this.#logContext.login = printable(ctx.username);
+    // OpenSSH always tries `none` first, to learn the methods; that is not an attempt worth a record.
+    if (ctx.method === 'none') return ctx.reject(['publickey']);
+    if (ctx.method !== 'publickey') {
+      this.authFailed({ method: ctx.method, ok: false, reason: 'method not allowed' });
+      return ctx.reject(['publickey']);
+    }
+    const routing = route(svc.config, ctx.username);
+    const user = routing.ok ? routing.route.user : routing.user;
+    const decision = decidePublicKey(svc.provider, user ? svc.allowList.keysFor(user.name) : [], {
+      algo: ctx.key.algo,
+      blob: ctx.key.data,
+      signature: ctx.signature,
+      signedData: ctx.blob,
+      hashAlgo: ctx.hashAlgo,
+    });
+    switch (decision.kind) {
+      case 'key-ok':
+        // No signature: ssh2's accept() answers SSH_MSG_USERAUTH_PK_OK here, not success (auth.ts).
+        if (ctx.signature !== undefined) return ctx.reject(['publickey']);
+        return ctx.accept();
+      case 'accept':
+        this.#authenticated = { routing, fingerprint: decision.key.fingerprint };
+        return ctx.accept();
+      case 'reject':
+        this.authFailed({
+          method: 'publickey',
+          ok: false,
+          key_fingerprint: decision.fingerprint,
+          reason: user ? decision.reason : 'unknown user',
+        });
+        return ctx.reject(['publickey']);
+    }
+  }
+
+  private authFailed(record: AuthRecord): void {
+    this.#failedAuth.push(record);
+    this.#svc.logger.warn('authentication refused', { ...this.#logContext, ...record });
+    if (this.#failedAuth.length >= this.#svc.limits.maxAuthTries) {
+      // Let the failure reply go out first.
+      setImmediate(() => this.cut('too many authentication failures'));
+    }
+  }
+
+  private onAuthenticated(): void {
+    const svc = this.#svc;
+    const auth = this.#authenticated;
+    if (!auth) return this.cut('ready without authentication'); // cannot happen: only 'accept' succeeds
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+    const { routing } = auth;
+    const login = splitLogin(this.#login);
+    const r: Route | undefined = routing.ok ? routing.route : undefined;
+    Object.assign(this.#logContext, {
+      user: r?.user.name ?? printable(login.userName),
+      target: r?.target.name ?? printable(login.targetName ?? ''),
+    });
+
+    let recorder: SessionRecorder | undefined;
+    let openFailure: Error | undefined;
+    try {
+      recorder = svc.log.openSession();
+      this.#logContext.session = Buffer.from(recorder.sessionId).toString('hex');
+    } catch (err) {
+      openFailure = err as Error;
+    }
+    const recording = new SessionRecording(recorder, svc.logger, this.#logContext, (err) =>
+      this.cut(`recording failed: ${err.message}`),
+    );
+    this.#recording = recording;
+    if (r) {
+      recording.setMode(r.target.on_record_failure);
+      if (r.target.on_record_failure === 'fail-open') {
+        svc.logger.warn(
+          `target ${r.target.name} is fail-open: this session continues if recording fails`,
+          this.#logContext,
+        );
+      }
+    }
+    if (openFailure) {
+      if (recording.mode === 'fail-open') recording.fail(openFailure);
+      else
+        this.#refusal = new GateError(
+          'RECORDING_FAILED',
+          'session recording is unavailable; refusing (fail-closed)',
+        );
+    }
+
+    recording.record(RecordType.SESSION_START, {
+      user: r?.remoteUser ?? '',
+      target: r?.target.name ?? printable(login.targetName ?? ''),
+      client: this.#client,
+      gate_user: r?.user.name ?? printable(login.userName),
+      target_host: r?.target.host ?? '',
+      target_port: r?.target.port ?? 0,
+    });
+    for (const failed of this.#failedAuth) recording.record(RecordType.AUTH_RESULT, { ...failed });
+    recording.record(RecordType.AUTH_RESULT, {
+      method: 'publickey',
+      ok: true,
+      key_fingerprint: auth.fingerprint,
+    });
+    svc.logger.info('user authenticated', { ...this.#logContext, key_fingerprint: auth.fingerprint });
+
+    if (!routing.ok && !this.#refusal) {
+      this.#refusal = new GateError(routing.refusal.code, routing.refusal.message);
+      if (routing.refusal.code === 'TARGET_DENIED') {
+        recording.record(RecordType.ALERT, {
+          rule: 'routing.denied',
+          severity: 'warning',
+          message: routing.refusal.message,
+        });
+      }
+    }
+    if (this.#refusal || !r) {
+      const refusal = this.#refusal ?? new GateError('UPSTREAM_FAILED', 'no route');
+      svc.logger.warn('session refused', { ...this.#logContext, reason: refusal.message });
+      this.#endReason = `refused: ${refusal.message}`;
+      this.#upstream = Promise.reject(refusal);
+      this.#upstream.catch(() => undefined);
+      this.timer(() => this.cut(this.#endReason), svc.limits.refusalGraceMs);
+      return;
+    }
+
+    this.#upstream = this.connectUpstream(r);
+    this.#upstream.catch(() => undefined);
+  }
+
+  private async connectUpstream(r: Route): Promise<UpstreamClient> {
+    const svc = this.#svc;
+    const recording = this.#recording;
+    try {
+      const client = await connectUpstream({
+        provider: svc.provider,
+        target: r.target,
+        remoteUser: r.remoteUser,
+        algorithms: svc.upstreamAlgorithms,
+        agent: svc.agent,
+        timeoutMs: svc.limits.upstreamTimeoutMs,
+      });
+      if (this.#closed) {
+        client.end();
+        throw new GateError('UPSTREAM_FAILED', 'the client has gone');
+      }
+      this.#upstreamClient = client;
+      client.on('close', () => this.onUpstreamGone());
+      svc.logger.info('connected to target', { ...this.#logContext, remote_user: r.remoteUser });
+      return client;
+    } catch (err) {
+      const e =
+        err instanceof GateError
+          ? err
+          : new GateError('UPSTREAM_FAILED', `${describeTarget(r.target)}: ${(err as Error).message}`);
+      this.#endReason = `refused: ${e.message}`;
+      if (e.code === 'HOST_KEY_MISMATCH' || e.code === 'HOST_KEY_UNPINNED') {
+        recording?.record(RecordType.ALERT, {
+          rule: `upstream.${e.code.toLowerCase()}`,
+          severity: 'critical',
+          message: e.message,
+        });
+        svc.logger.error(`ALERT: ${e.message}`, {
+          ...this.#logContext,
+          alert: `upstream.${e.code.toLowerCase()}`,
+        });
+      } else {
+        svc.logger.warn('cannot connect to target', { ...this.#logContext, code: e.code, reason: e.message });
+      }
+      this.timer(() => this.cut(this.#endReason), svc.limits.refusalGraceMs);
+      throw e;
+    }
+  }
+
+  // --- channels ------------------------------------------------------------------------------------
+
+  private onSession(accept: AcceptConnection<Session>, reject: RejectConnection): void {
+    const recording = this.#recording;
+    const upstream = this.#upstream;
+    if (!recording || !upstream || this.#closed) return reject();
+    const channel = this.#nextChannel++;
+    if (!recording.record(RecordType.CHANNEL_OPEN, { channel, type: 'session' })) {
+      // Nothing can be recorded. A live session is being cut; a refused one is still told why.
+      if (this.#refusal) return refuseSession(accept(), this.#refusal.message, () => this.maybeHangUp());
+      return reject();
+    }
+    const session = accept();
+    const bridge: SessionBridge = new SessionBridge(
+      {
+        channel,
+        recording,
+        upstream: () => upstream,
+        refuseForward: (kind, details) => this.refuseForward(kind, details),
+        logger: this.#svc.logger,
+        logContext: this.#logContext,
+        onClosed: () => {
+          this.#bridges.delete(bridge);
+          this.maybeHangUp();
+        },
+      },
+      session,
+    );
+    this.#bridges.add(bridge);
+  }
+
+  private refuseForward(kind: string, details: Record<string, unknown>): void {
+    this.#recording?.record(RecordType.FORWARD, { kind, allowed: false, ...details });
+    this.#svc.logger.warn('forwarding refused', { ...this.#logContext, kind, ...details });
+  }
+
+  /** After a refusal, or once the target has gone, the connection ends with its last channel. */
+  private maybeHangUp(): void {
+    if (this.#bridges.size > 0) return;
+    if (this.#refusal || this.#upstreamGone || this.#endReason.startsWith('refused')) {
+      setImmediate(() => this.#conn.end());
+    }
+  }
+
+  private onUpstreamGone(): void {
+    this.#upstreamGone = true;
+    if (this.#closed) return;
+    this.#endReason = 'target closed the connection';
+    this.maybeHangUp();
+    // Channels get their close from ssh2 and finish on their own; do not wait for a stuck client forever.
+    this.timer(() => this.cut(this.#endReason), 5_000);
+  }
+
+  // --- the end -------------------------------------------------------------------------------------
+
+  /** Ends both legs now; `onClose` records SESSION_END. */
+  private cut(reason: string): void {
+    if (this.#closed) return;
+    this.#endReason = this.#endReason === 'client disconnected' ? reason : this.#endReason;
+    for (const b of this.#bridges) b.abort();
+    this.#upstreamClient?.end();
+    this.#conn.end();
+    // ssh2's end() half-closes; a client that does not close its side is cut loose shortly after.
+    const sock = (this.#conn as unknown as { _sock?: Socket })._sock;
+    const t = setTimeout(() => sock?.destroy(), 500);
+    t.unref();
+  }
+
+  private onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    for (const b of this.#bridges) b.abort();
+    this.#bridges.clear();
+    this.#upstreamClient?.end();
+    this.#recording?.end(this.#endReason);
+    if (this.#recording)
+      this.#svc.logger.info('session ended', { ...this.#logContext, reason: this.#endReason });
+    this.#onGone();
+    this.#resolveClosed();
+  }
+
+  private timer(fn: () => void, ms: number): void {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+}

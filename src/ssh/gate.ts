@@ -1,0 +1,194 @@
+/**
+ * The gate: an ssh2 Server on the client leg, composing auth, routing, the upstream leg and the bridge
+ * (connection.ts) for every client connection, all recorded into one SealedLog.
+ *
+ * - The host key is ECDSA (`listen.host_key`), loaded through the provider: ssh2 would add ssh-rsa
+ *   (SHA-1) for an RSA key.
+ * - Explicit algorithm lists on both legs (algorithms.ts); the host key's algorithm must be in the
+ *   client leg's list, or no client could connect.
+ * - Protocol garbage, bad version strings and sockets dropped mid-handshake end that connection only:
+ *   every ssh2 connection and the server have an `error` listener.
+ * - When the log fails (`recordingFailed`, wired to SealedLog's onFailure), fail-closed sessions end at
+ *   once and an ALERT goes to the operational log.
+ */
+import ssh2 from 'ssh2';
+import type { ClientInfo, Connection } from 'ssh2';
+import type { Logger } from 'winston';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { sshServerHostKeyPem, type CryptoProvider } from '../crypto/index.js';
+import type { SealedLog } from '../seal/log.js';
+import { legAlgorithms, toSsh2 } from './algorithms.js';
+import { AllowList } from './auth.js';
+import { GateConnection, type GateLimits } from './connection.js';
+import { GateError } from './errors.js';
+import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
+import { ProviderAgent } from './provider-agent.js';
+
+export interface GateOptions {
+  readonly config: Config;
+  readonly provider: CryptoProvider;
+  readonly log: SealedLog;
+  readonly logger: Logger;
+  /** Overrides for tests; defaults in DEFAULT_LIMITS. */
+  readonly limits?: Partial<GateLimits>;
+  /** Listen on this port instead of `listen.port` (tests pass 0 for a free port). */
+  readonly port?: number;
+}
+
+export interface Gate {
+  readonly host: string;
+  readonly port: number;
+  /** The host key as an OpenSSH public key line, for clients' known_hosts. */
+  readonly hostKeyLine: string;
+  /** Client connections open now. */
+  readonly connections: number;
+  /** The sealed log failed: wire SealedLog's onFailure here. */
+  recordingFailed(err: Error): void;
+  /** Stops listening and ends every session (SESSION_END "gate stopping"). The log stays open. */
+  close(reason?: string): Promise<void>;
+}
+
+export const DEFAULT_LIMITS: GateLimits = {
+  upstreamTimeoutMs: 10_000,
+  loginGraceMs: 60_000,
+  maxAuthTries: 6,
+  refusalGraceMs: 10_000,
+};
+
+export async function startGate(opts: GateOptions): Promise<Gate> {
+  const { config, provider, log, logger } = opts;
+  const policy = provider.policy;
+
+  const hostKey = await provider.loadPrivateKey(config.listen.host_key);
+  const hostKeyPem = sshServerHostKeyPem(provider, hostKey);
+  const hostKeyAlgorithm =
+    hostKey.algorithm.type === 'ec' && hostKey.algorithm.curve === 'P-384'
+      ? 'ecdsa-sha2-nistp384'
+      : 'ecdsa-sha2-nistp256';
+  const clientLeg = legAlgorithms(policy, config, 'client_leg');
+  if (!clientLeg.serverHostKey.includes(hostKeyAlgorithm)) {
+    throw new GateError(
+      'GATE_CONFIG',
+      `listen.host_key is ${hostKeyAlgorithm}, which ssh.client_leg.server_host_key does not list; no client could connect`,
+    );
+  }
+  const upstreamLeg = legAlgorithms(policy, config, 'upstream_leg');
+  const agent = new ProviderAgent(provider, await provider.loadPrivateKey(config.upstream.client_key));
+
+  const allowList = AllowList.load(provider, config.users);
+  for (const p of allowList.problems)
+    logger.warn('authorized key skipped', { source: p.source, reason: p.message });
+  checkKnownHosts(config, logger);
+
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const services = {
+    config,
+    provider,
+    log,
+    logger,
+    allowList,
+    agent,
+    upstreamAlgorithms: upstreamLeg,
+    limits,
+  };
+  const live = new Set<GateConnection>();
+  let failure: Error | undefined;
+
+  const server = new ssh2.Server(
+    {
+      hostKeys: [hostKeyPem],
+      algorithms: toSsh2(clientLeg),
+      ident: 'sealgate',
+      ...(config.ssh?.banner ? { banner: config.ssh.banner } : {}),
+    },
+    (conn: Connection, info: ClientInfo) => {
+      const gc = new GateConnection(services, conn, info, () => live.delete(gc));
+      live.add(gc);
+      if (failure) gc.recordingFailed(failure);
+    },
+  );
+  server.on('error', (err: Error) => logger.error('listener error', { error: err.message }));
+
+  const host = config.listen.host;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) =>
+      reject(
+        new GateError(
+          'GATE_CONFIG',
+          `cannot listen on ${host}:${opts.port ?? config.listen.port}: ${err.message}`,
+        ),
+      );
+    server.once('error', onError);
+    server.listen(opts.port ?? config.listen.port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (opts.port ?? config.listen.port);
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    hostKeyLine: hostKey.publicKey.openssh(),
+    get connections() {
+      return live.size;
+    },
+    recordingFailed(err: Error): void {
+      if (failure) return;
+      failure = err;
+      logger.error('ALERT: the sealed log failed; fail-closed sessions are being ended', {
+        alert: 'recording.failed',
+        error: err.message,
+        live_connections: live.size,
+      });
+      for (const c of [...live]) c.recordingFailed(err);
+    },
+    close(reason = 'gate stopping'): Promise<void> {
+      closing ??= (async () => {
+        // server.close() stops accepting at once, but calls back only when every connection has gone.
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        const gone = [...live].map((c) => c.closed);
+        for (const c of [...live]) c.terminate(reason);
+        await Promise.race([
+          Promise.all([stopped, ...gone]),
+          new Promise((r) => setTimeout(r, 3_000).unref()),
+        ]);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Start-up warnings for targets whose pinned keys cannot work; connections to them fail closed. */
+function checkKnownHosts(config: Config, logger: Logger): void {
+  for (const t of config.targets) {
+    let text: string;
+    try {
+      text = readFileSync(t.known_hosts, 'utf8');
+    } catch (err) {
+      logger.warn('target has no readable known_hosts; sessions to it will be refused', {
+        target: t.name,
+        known_hosts: t.known_hosts,
+        error: (err as NodeJS.ErrnoException).code,
+      });
+      continue;
+    }
+    const known = parseKnownHosts(text);
+    for (const p of known.problems)
+      logger.warn('known_hosts line ignored', {
+        target: t.name,
+        known_hosts: t.known_hosts,
+        line: p.line,
+        reason: p.message,
+      });
+    if (pinnedKeys(known, t.host, t.port).pinned.length === 0) {
+      logger.warn('no pinned host key for target; sessions to it will be refused', {
+        target: t.name,
+        known_hosts: t.known_hosts,
+      });
+    }
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One client connection's recording, with the fail-closed rule in one place.
+ *
+ * `record()` seals an event and says whether the event may go on: the bridge records first and forwards
+ * only on `true`, so no byte passes unrecorded. When sealing throws (the log failed: disk full, I/O error,
+ * token gone) or the log reports a failure on its own (`fail()`):
+ * - fail-closed (the default): `record()` answers false from then on and `onFatal` ends the connection at
+ *   once, so nothing more passes;
+ * - fail-open (a per-target choice): the failure is logged loudly, once, and the session goes on
+ *   unrecorded.
+ */
+import type { Logger } from 'winston';
+import type { Target } from '../config/schema.js';
+import type { Payload } from '../seal/format/payload.js';
+import type { RecordType } from '../seal/format/types.js';
+import type { SessionRecorder } from '../seal/session-recorder.js';
+
+export type FailureMode = Target['on_record_failure'];
+
+export class SessionRecording {
+  #recorder: SessionRecorder | undefined;
+  #mode: FailureMode = 'fail-closed';
+  #failure: Error | undefined;
+  #ended = false;
+
+  constructor(
+    recorder: SessionRecorder | undefined,
+    private readonly logger: Logger,
+    private readonly context: Record<string, unknown>,
+    /** Called once when a fail-closed session must end now. */
+    private readonly onFatal: (err: Error) => void,
+  ) {
+    this.#recorder = recorder;
+  }
+
+  /** The routed target's choice; fail-closed until a target is known. */
+  setMode(mode: FailureMode): void {
+    this.#mode = mode;
+  }
+
+  get mode(): FailureMode {
+    return this.#mode;
+  }
+
+  /** Seals one event. True: go on (forward it). False: the session is failing closed; forward nothing. */
+  record<T extends RecordType>(type: T, value: Payload<T>): boolean {
+    if (this.#ended) return false;
+    if (this.#failure || !this.#recorder) return this.#mode === 'fail-open';
+    try {
+      this.#recorder.event(type, value);
+      return true;
+    } catch (err) {
+      this.fail(err as Error);
+      return this.#mode === 'fail-open';
+    }
+  }
+
+  /** The log failed (its onFailure, or a throw here). */
+  fail(err: Error): void {
+    if (this.#failure || this.#ended) return;
+    this.#failure = err;
+    if (this.#mode === 'fail-open') {
+      this.logger.error('ALERT: recording failed; target is fail-open, so the session continues UNRECORDED', {
+        alert: 'recording.failed-open',
+        ...this.context,
+        error: err.message,
+      });
+      return;
+    }
+    this.logger.error('ALERT: recording failed; ending the session (fail-closed)', {
+      alert: 'recording.failed',
+      ...this.context,
+      error: err.message,
+    });
+    this.onFatal(err);
+  }
+
+  /** SESSION_END (FINAL); nothing is recorded or forwarded after it. Safe to call twice, and after a failure. */
+  end(reason: string): void {
+    this.#ended = true;
+    const recorder = this.#recorder;
+    this.#recorder = undefined;
+    if (!recorder || recorder.ended || this.#failure) return;
+    try {
+      recorder.end(reason);
+    } catch (err) {
+      this.logger.error('cannot record the end of a session', {
+        ...this.context,
+        error: (err as Error).message,
+      });
+    }
+  }
+}
