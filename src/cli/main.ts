@@ -11,7 +11,9 @@ import {
   genSigner,
   genTokenKey,
   tokenOptions,
+  tokenSettings,
   type ExportPublicOptions,
+  type TokenCliOptions,
   type GenKeyOptions,
   type GenTokenKeyOptions,
 } from './commands/keys.js';
@@ -20,8 +22,8 @@ import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
 import { exportCommand, type ExportCliOptions } from './commands/export.js';
 import { serveCommand, type ServeOptions } from './commands/serve.js';
 import { initCommand, type InitOptions } from './commands/init.js';
-import { assertStartupOk, startProvider } from '../crypto/startup.js';
-import type { CryptoProvider } from '../crypto/index.js';
+import { assertStartupOk } from '../crypto/startup.js';
+import { createProvider, type CryptoProvider } from '../crypto/index.js';
 import { action } from './errors.js';
 import { logCryptoState } from './startup-log.js';
 import { isFipsChild, relaunchInFipsMode } from './fips-launch.js';
@@ -60,14 +62,23 @@ export async function main(argv: string[]): Promise<void> {
     .action(action(async (file: string) => configCheck(argv, file, globalFips())));
 
   /** Every command that uses keys runs the start-up checks first, and refuses on failure. */
+  // With --module (or $SEALGATE_PKCS11_MODULE) the provider can also use `pkcs11:` keys in a token.
   const withProvider =
     <O>(run: (p: CryptoProvider, opts: O) => Promise<number>) =>
     (opts: O) =>
       inMode(argv, globalFips(), async () => {
-        const { provider, report } = await startProvider(globalFips());
-        assertStartupOk(report);
-        logCryptoState(report, provider.info());
-        return run(provider, opts);
+        const token = opts as TokenCliOptions;
+        const { provider, report } = await createProvider({
+          fips: globalFips(),
+          ...tokenSettings(token),
+        });
+        try {
+          assertStartupOk(report);
+          logCryptoState(report, provider.info());
+          return await run(provider, opts);
+        } finally {
+          provider.close();
+        }
       });
 
   const keys = program
@@ -128,11 +139,16 @@ export async function main(argv: string[]): Promise<void> {
     ),
   );
 
-  program
-    .command('decrypt')
-    .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)')
+  tokenOptions(
+    program
+      .command('decrypt')
+      .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)'),
+  )
     .argument('<source>', 'a store directory or an export bundle directory')
-    .requiredOption('--key <ref>', 'the recipient private key (file:PATH, PBES2-encrypted PEM)')
+    .requiredOption(
+      '--key <ref>',
+      'the recipient private key (file:PATH PBES2-encrypted PEM, or a pkcs11: URI)',
+    )
     .option('--passphrase-file <file>', "read the key's passphrase from a file")
     .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
     .option('-o, --out <file>', 'write the JSON lines to a file (created 0600) instead of stdout')
@@ -161,12 +177,17 @@ export async function main(argv: string[]): Promise<void> {
       ),
     );
 
-  program
-    .command('export')
-    .description('write a signed export bundle of a store (all of it, a leaf range, or sessions)')
+  tokenOptions(
+    program
+      .command('export')
+      .description('write a signed export bundle of a store (all of it, a leaf range, or sessions)'),
+  )
     .argument('<store>', 'the store directory (read-only; the gate may keep writing)')
     .requiredOption('-o, --out <dir>', 'the bundle directory to create (must not exist or be empty)')
-    .requiredOption('--signer-key <ref>', "the log's checkpoint signing key (file:PATH): signs the manifest")
+    .requiredOption(
+      '--signer-key <ref>',
+      "the log's checkpoint signing key (file:PATH or pkcs11: URI): signs the manifest",
+    )
     .option('--passphrase-file <file>', "read the key's passphrase from a file")
     .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
     .option('--from <n>', 'first leaf index to export (a range export)')

@@ -5,9 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { OpenSslProvider } from '../../src/crypto/index.js';
+import { RecordType } from '../../src/seal/format/types.js';
+import { SealedLog } from '../../src/seal/log.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { makeNss, makeSoftHsm2, type TestToken } from '../tokens/tokens.js';
 
@@ -153,6 +157,52 @@ describe('sealgate keys gen --pkcs11 / keys export-public', () => {
     assert.match(gen.stdout, /^key reference: pkcs11:token=NSS%20Certificate%20DB;object=auditor;id=/m);
     assert.match(gen.stdout, /^recipient key id \(SHA-256 of SPKI\): [0-9a-f]{64}$/m);
     assert.match(gen.stdout, /-----BEGIN PUBLIC KEY-----/);
+  });
+
+  it('an auditor decrypts a store with the RSA key held in the NSS token (sealgate decrypt --key pkcs11:…)', async () => {
+    const ref = nss.uri('auditor');
+    const tokenArgs = [
+      '--module',
+      nss.module,
+      '--library-parameters',
+      nss.libraryParameters ?? '',
+      '--pin-file',
+      nss.pinFile,
+    ];
+    const pub = await sealgate(['keys', 'export-public', ref, ...tokenArgs], nss.env);
+    assert.equal(pub.status, 0, show(pub));
+    const p = new OpenSslProvider();
+    const recipient = p.importPublicKey(pub.stdout.slice(pub.stdout.indexOf('-----BEGIN')));
+    const signer = await p.generateKey({ type: 'ec', curve: 'P-384' });
+    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-nss-decrypt-')), 'store');
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: 'test.sealgate/hsm',
+      recipients: [recipient],
+      signingKey: signer,
+      create: true,
+    });
+    const session = log.openSession();
+    session.event(RecordType.EXEC, { channel: 0, command: 'cat /etc/hostname' });
+    session.event(RecordType.DATA_OUT, { channel: 0, data: new TextEncoder().encode('web1\n') });
+    session.end('closed');
+    await log.close();
+
+    const r = await sealgate(['decrypt', dir, '--key', ref, '--records-only', ...tokenArgs], nss.env);
+    assert.equal(r.status, 0, show(r));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.command ?? e.text ?? e.reason]),
+      [
+        ['EXEC', 'cat /etc/hostname'],
+        ['DATA_OUT', 'web1\n'],
+        ['SESSION_END', 'closed'],
+      ],
+    );
   });
 
   it('works in FIPS mode (the CLI re-launches itself under the FIPS provider)', async () => {

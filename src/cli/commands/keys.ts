@@ -15,6 +15,7 @@ import {
   PKCS11_MODULE_ENV,
   type CryptoProvider,
   type KeySpec,
+  type Pkcs11Settings,
   type RoutingProvider,
 } from '../../crypto/index.js';
 import { assertStartupOk } from '../../crypto/startup.js';
@@ -107,6 +108,21 @@ export function tokenOptions(c: Command): Command {
     .option('--library-parameters <params>', "NSS softoken only: \"configdir='sql:DIR' certPrefix='' …\"");
 }
 
+/** The token settings named by flags or the environment, for createProvider; none without a module. */
+export function tokenSettings(opts: TokenCliOptions): { pkcs11?: Pkcs11Settings } {
+  if (opts.pinFile && opts.pinEnv) throw new UsageError('PIN: give --pin-file or --pin-env, not both');
+  const module = opts.module ?? process.env[PKCS11_MODULE_ENV];
+  if (!module) return {};
+  return {
+    pkcs11: {
+      module,
+      ...(opts.pinFile ? { pinFile: opts.pinFile } : {}),
+      ...(opts.pinEnv ? { pinEnv: opts.pinEnv } : {}),
+      ...(opts.libraryParameters ? { libraryParameters: opts.libraryParameters } : {}),
+    },
+  };
+}
+
 /** The provider for a command, with the token backend when a module is named (flag or environment). */
 export async function providerWithToken(
   fips: boolean,
@@ -114,19 +130,10 @@ export async function providerWithToken(
   needToken: boolean,
 ): Promise<RoutingProvider> {
   if (opts.pinFile && opts.pinEnv) throw new UsageError('PIN: give --pin-file or --pin-env, not both');
-  const module = opts.module ?? process.env[PKCS11_MODULE_ENV];
-  if (needToken && !module) {
+  if (needToken && !(opts.module ?? process.env[PKCS11_MODULE_ENV])) {
     throw new UsageError(`a token key needs the PKCS#11 module: --module PATH or $${PKCS11_MODULE_ENV}`);
   }
-  const pkcs11 = module
-    ? {
-        module,
-        ...(opts.pinFile ? { pinFile: opts.pinFile } : {}),
-        ...(opts.pinEnv ? { pinEnv: opts.pinEnv } : {}),
-        ...(opts.libraryParameters ? { libraryParameters: opts.libraryParameters } : {}),
-      }
-    : undefined;
-  const { provider, report } = await createProvider({ fips, ...(pkcs11 ? { pkcs11 } : {}) });
+  const { provider, report } = await createProvider({ fips, ...tokenSettings(opts) });
   try {
     assertStartupOk(report);
   } catch (err) {
