@@ -13,9 +13,20 @@ export function repoRoot(): string {
   return dir;
 }
 
-/** ../shared/vectors beside the repo (Wycheproof and RFC 6962 vectors). */
+/**
+ * The shared test vectors (Wycheproof and RFC 6962): ../shared/vectors beside the repo, as the project
+ * lays it out. SEALGATE_VECTORS_DIR overrides it, for a checkout that lives elsewhere. A missing
+ * directory is an error that says where it looked, never a silently skipped test.
+ */
 export function vectorsDir(): string {
-  return join(repoRoot(), '..', 'shared', 'vectors');
+  const candidates = [process.env.SEALGATE_VECTORS_DIR, join(repoRoot(), '..', 'shared', 'vectors')].filter(
+    (d): d is string => Boolean(d),
+  );
+  const found = candidates.find((d) => existsSync(join(d, 'wycheproof')));
+  if (!found) {
+    throw new Error(`test vectors not found (looked in ${candidates.join(', ')}); set SEALGATE_VECTORS_DIR`);
+  }
+  return found;
 }
 
 /** The sealgate CLI entry point. */

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SealError, type SealErrorCode } from '../../src/seal/errors.js';
 import {
   SubtreeRoots,
@@ -18,6 +17,7 @@ import {
 } from '../../src/seal/merkle.js';
 import { CompactTree } from '../../src/seal/compact.js';
 import { sha256 } from './sha256.js';
+import { vectorsDir } from '../helpers/paths.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -46,16 +46,7 @@ function assertSealError(fn: () => void, code: SealErrorCode, message?: RegExp):
 
 // --- Vectors: transparency-dev/merkle testdata, shared at ../shared/vectors/rfc6962 ---------------------
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    assert.notEqual(path.dirname(dir), dir, 'no package.json above the test file');
-    dir = path.dirname(dir);
-  }
-  return dir;
-}
-
-const VECTORS = path.join(repoRoot(), '..', 'shared', 'vectors', 'rfc6962');
+const VECTORS = path.join(vectorsDir(), 'rfc6962');
 
 function walk(dir: string): string[] {
   return fs

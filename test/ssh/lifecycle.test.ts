@@ -57,7 +57,10 @@ describe('connection lifecycle', () => {
       assert.equal(a.stdout.toString(), 'one\n', a.stderr);
       assert.equal(b.stdout.toString(), 'two\n', b.stderr);
     } finally {
-      master.kill('SIGTERM');
+      // `-O exit` is how a master is stopped; one given SIGTERM here sometimes sat until the next packet
+      // from the gate (its 15 s keepalive) before exiting.
+      spawnSync('ssh', ['-O', 'exit', '-o', `ControlPath=${control}`, 'gate'], { stdio: 'ignore' });
+      master.kill('SIGKILL');
     }
     const recs = await fx.recordsAfterSessions(1);
     const execs = recs.filter((r) => r.type === 'EXEC');
