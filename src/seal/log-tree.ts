@@ -63,11 +63,20 @@ export class LogTree {
     return { root: t.root(), state: t.encode(), proof };
   }
 
-  /** Moves the anchor to `size` after a checkpoint at that size was signed. */
-  advanceAnchor(size: number): void {
+  /**
+   * Moves the anchor to `size` after a checkpoint at that size was signed. `state` is the tree state
+   * at `size` that snapshot() returned, so the leaves are not hashed a second time.
+   */
+  advanceAnchor(size: number, state?: Uint8Array): void {
     const moved = size - this.#anchor.size;
-    const t = CompactTree.decode(this.hash, this.#anchor.encode());
-    for (const h of this.#sinceAnchor.slice(0, moved)) t.append(h);
+    let t: CompactTree;
+    if (state) {
+      t = CompactTree.decode(this.hash, state);
+      if (t.size !== size) throw new Error(`anchor state is for size ${t.size}, not ${size}`);
+    } else {
+      t = CompactTree.decode(this.hash, this.#anchor.encode());
+      for (const h of this.#sinceAnchor.slice(0, moved)) t.append(h);
+    }
     this.#anchor = t;
     this.#sinceAnchor = this.#sinceAnchor.slice(moved);
   }

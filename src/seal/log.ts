@@ -245,7 +245,7 @@ export class SealedLog {
       this.fail(err as Error);
       throw err;
     }
-    this.tree.advanceAnchor(size);
+    this.tree.advanceAnchor(size, snap.state);
     this.options.onCheckpoint?.(note);
     return note;
   }
