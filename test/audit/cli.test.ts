@@ -4,14 +4,13 @@
  * for input that cannot be read at all.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { LocalStore } from '../../src/seal/store.js';
-import { cliPath, repoRoot } from '../helpers/paths.js';
 import { makeKeys, tempDir, writeRun, type LogKeys } from './helpers.js';
+import { runCli } from '../helpers/cli.js';
 
 const p = new OpenSslProvider();
 const STACK_LINE = /^\s+at /m;
@@ -23,24 +22,7 @@ interface Run {
 }
 
 function sealgate(args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of [
-    'SEALGATE_FIPS_CHILD',
-    'OPENSSL_CONF',
-    'OPENSSL_MODULES',
-    'NODE_OPTIONS',
-    'NODE_TEST_CONTEXT',
-  ])
-    delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: repoRoot(), env, timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runCli(args);
 }
 
 const show = (r: Run): string => `exit ${String(r.status)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;

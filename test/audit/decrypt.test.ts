@@ -4,7 +4,6 @@
  * and stores with a tampered record and a tampered key commitment.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +20,8 @@ import { exportBundle } from '../../src/audit/export.js';
 import { SPOOL_DIR } from '../../src/seal/audit-spool.js';
 import { SealedLog } from '../../src/seal/log.js';
 import { STORE_FILES } from '../../src/seal/store.js';
-import { cliPath, repoRoot } from '../helpers/paths.js';
 import { buildFixture, storeEntries, withoutPosition, type Fixture } from './decrypt-fixture.js';
+import { runCli } from '../helpers/cli.js';
 
 const p = new OpenSslProvider();
 const PASS = 'correct horse battery staple';
@@ -51,26 +50,9 @@ interface Run {
   stderr: string;
 }
 
-/** `sealgate …` in a child process, as a user runs it (normal mode; env scrubbed of FIPS settings). */
+/** `sealgate …` in a child process, as a user runs it (normal mode). */
 function sealgate(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SG_TEST_PASS: PASS, ...extraEnv };
-  for (const k of [
-    'SEALGATE_FIPS_CHILD',
-    'OPENSSL_CONF',
-    'OPENSSL_MODULES',
-    'NODE_OPTIONS',
-    'NODE_TEST_CONTEXT',
-  ])
-    delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: repoRoot(), env, timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runCli(args, { SG_TEST_PASS: PASS, ...extraEnv });
 }
 
 const show = (r: Run): string => `exit ${String(r.status)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;

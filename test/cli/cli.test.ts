@@ -5,11 +5,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { cliPath, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
+import { runCli } from '../helpers/cli.js';
 
 const ROOT = repoRoot();
 /** The provider the FIPS tests use: the same choice test/run.js makes. */
@@ -23,29 +24,9 @@ interface Run {
   stderr: string;
 }
 
-/**
- * Runs the CLI from the repo root. The environment is scrubbed of anything that would put the parent in
- * FIPS mode already (so the CLI's own re-launch is what is tested) and SEALGATE_FIPS_DIR is set explicitly.
- */
+/** Runs the CLI with SEALGATE_FIPS_DIR set explicitly (test/helpers/cli.ts scrubs inherited FIPS state). */
 function sealgate(args: string[], opts: { fipsDir?: string } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SEALGATE_FIPS_DIR: opts.fipsDir ?? FIPS_DIR };
-  for (const k of [
-    'SEALGATE_FIPS_CHILD',
-    'OPENSSL_CONF',
-    'OPENSSL_MODULES',
-    'NODE_OPTIONS',
-    'NODE_TEST_CONTEXT',
-  ])
-    delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: ROOT, env, timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runCli(args, { SEALGATE_FIPS_DIR: opts.fipsDir ?? FIPS_DIR });
 }
 
 /** Shows the whole run when an assertion about it fails. */

@@ -4,7 +4,7 @@
  * results checked by other tools (ssh-keygen reads the OpenSSH line; openssl reads the PEM).
  */
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,8 +12,9 @@ import { before, describe, it } from 'node:test';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { RecordType } from '../../src/seal/format/types.js';
 import { SealedLog } from '../../src/seal/log.js';
-import { cliPath, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
 import { makeNss, makeSoftHsm2, type TestToken } from '../tokens/tokens.js';
+import { runCli } from '../helpers/cli.js';
 
 const ROOT = repoRoot();
 const FIPS_DIR = resolve(process.env.SEALGATE_FIPS_DIR ?? join(ROOT, '.cache', 'fips'));
@@ -26,28 +27,7 @@ interface Run {
 }
 
 function sealgate(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, SEALGATE_FIPS_DIR: FIPS_DIR, ...env };
-  for (const k of [
-    'SEALGATE_FIPS_CHILD',
-    'OPENSSL_CONF',
-    'OPENSSL_MODULES',
-    'NODE_OPTIONS',
-    'NODE_TEST_CONTEXT',
-  ])
-    delete childEnv[k];
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], {
-      cwd: ROOT,
-      env: childEnv,
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
-  });
+  return runCli(args, { SEALGATE_FIPS_DIR: FIPS_DIR, ...env });
 }
 
 const show = (r: Run) => `exit ${String(r.status)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
