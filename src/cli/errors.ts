@@ -4,6 +4,8 @@
  */
 import { CryptoError, FipsSetupError } from '../crypto/index.js';
 import { ConfigError } from '../config/errors.js';
+import { AuditError } from '../audit/errors.js';
+import { SealError } from '../seal/errors.js';
 
 export const EXIT = {
   ok: 0,
@@ -26,6 +28,9 @@ export function exitStatusFor(err: unknown): number {
   if (err instanceof UsageError) return EXIT.badInput;
   if (err instanceof FipsSetupError) return EXIT.fipsUnavailable;
   if (err instanceof ConfigError) return EXIT.badInput;
+  // Commands map the seal and audit errors they expect; any other reaching here is still the user's
+  // input (a store, a bundle, a key) that could not be used: one line, never a stack trace.
+  if (err instanceof SealError || err instanceof AuditError) return EXIT.badInput;
   if (err instanceof CryptoError) {
     return err.code === 'SELF_TEST_FAILED' || err.code === 'AUTHENTICATION_FAILED'
       ? EXIT.checkFailed
@@ -39,7 +44,9 @@ export function describeError(err: unknown): string {
     err instanceof UsageError ||
     err instanceof FipsSetupError ||
     err instanceof ConfigError ||
-    err instanceof CryptoError
+    err instanceof CryptoError ||
+    err instanceof SealError ||
+    err instanceof AuditError
   ) {
     return `sealgate: ${err.message}`;
   }
