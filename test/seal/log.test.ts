@@ -11,7 +11,7 @@ import { parseCheckpoint } from '../../src/seal/checkpoint.js';
 import { decodeEntry } from '../../src/seal/format/entry.js';
 import { decodePayload } from '../../src/seal/format/payload.js';
 import { EntryKind, RecordType, SystemType } from '../../src/seal/format/types.js';
-import { SealedLog } from '../../src/seal/log.js';
+import { SealedLog, type LogPolicy } from '../../src/seal/log.js';
 import { hashLeaf, rootOf } from '../../src/seal/merkle.js';
 import { verifyNote } from '../../src/seal/note.js';
 import { SegmentOpener } from '../../src/seal/opener.js';
@@ -34,19 +34,25 @@ function readAll(dir: string): Uint8Array[] {
   return [...store.entries(0, store.size)];
 }
 
+/** A new log in a fresh directory, with fresh recipient and signer keys. */
+async function newLog(policy: Partial<LogPolicy> = {}) {
+  const { recipient, signer } = await keys();
+  const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
+  const log = await SealedLog.open({
+    provider: p,
+    dir,
+    origin: ORIGIN,
+    recipients: [recipient.publicKey],
+    signingKey: signer,
+    create: true,
+    policy,
+  });
+  return { log, dir, recipient, signer };
+}
+
 describe('sealed log writer', () => {
   it('writes sessions as segments, brackets the run, and signs checkpoints over the whole tree', async () => {
-    const { recipient, signer } = await keys();
-    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
-    const log = await SealedLog.open({
-      provider: p,
-      dir,
-      origin: ORIGIN,
-      recipients: [recipient.publicKey],
-      signingKey: signer,
-      create: true,
-      policy: { maxRecords: 4 },
-    });
+    const { log, dir, recipient, signer } = await newLog({ maxRecords: 4 });
     const session = log.openSession();
     session.event(RecordType.EXEC, { channel: 0, command: 'id' });
     for (let i = 0; i < 5; i++) {
@@ -144,17 +150,7 @@ describe('sealed log writer', () => {
   });
 
   it('writes heartbeats while idle', async () => {
-    const { recipient, signer } = await keys();
-    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
-    const log = await SealedLog.open({
-      provider: p,
-      dir,
-      origin: ORIGIN,
-      recipients: [recipient.publicKey],
-      signingKey: signer,
-      create: true,
-      policy: { heartbeatMs: 20 },
-    });
+    const { log, dir } = await newLog({ heartbeatMs: 20 });
     await new Promise((r) => setTimeout(r, 150));
     await log.close();
     const beats = readAll(dir)
@@ -164,17 +160,8 @@ describe('sealed log writer', () => {
   });
 
   it('rotates recipients: segments after KEY_ROTATION open only with the new key', async () => {
-    const { recipient, signer } = await keys();
     const next = await p.generateKey({ type: 'rsa', bits: 2048 });
-    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
-    const log = await SealedLog.open({
-      provider: p,
-      dir,
-      origin: ORIGIN,
-      recipients: [recipient.publicKey],
-      signingKey: signer,
-      create: true,
-    });
+    const { log, dir, recipient } = await newLog();
     log.openSession().end('before');
     log.rotateRecipients([next.publicKey]);
     log.openSession().end('after');
@@ -197,17 +184,8 @@ describe('sealed log writer', () => {
   });
 
   it('rotates the signer: the old key signs the new one, and checkpoints after it are the new key’s', async () => {
-    const { recipient, signer } = await keys();
     const newSigner = await p.generateKey({ type: 'ec', curve: 'P-384' });
-    const dir = join(mkdtempSync(join(tmpdir(), 'sealgate-log-')), 'store');
-    const log = await SealedLog.open({
-      provider: p,
-      dir,
-      origin: ORIGIN,
-      recipients: [recipient.publicKey],
-      signingKey: signer,
-      create: true,
-    });
+    const { log, dir, signer } = await newLog();
     log.openSession().end('before');
     await log.rotateSigner(newSigner);
     log.openSession().end('after');
