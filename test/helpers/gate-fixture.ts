@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { storeSource } from '../../src/audit/source.js';
+import { verifyLog, type VerifyReport } from '../../src/audit/verify/verifier.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import {
@@ -53,6 +55,9 @@ export interface GateFixture {
   readonly clientKnownHosts: string;
   /** Operational log lines (winston JSON). */
   readonly opsLog: Record<string, unknown>[];
+  /** The log's recipient (its private key opens every record) and its checkpoint signer. */
+  readonly recipient: PrivateKey;
+  readonly signer: PrivateKey;
   /** ssh's options for this gate, without the destination. */
   sshOptions(key?: string): string[];
   /** Runs `ssh [extra…] [options…] login@127.0.0.1 [command…]` against the gate. */
@@ -63,6 +68,8 @@ export interface GateFixture {
   ): Promise<SshResult>;
   /** Every sealed record so far, opened with the recipient key, in log order. */
   records(): Promise<Rec[]>;
+  /** The offline verifier over the store as it stands (checkpointed first when the log still runs). */
+  verify(): Promise<VerifyReport>;
   /** Waits until `n` sessions have ended (SESSION_END), then returns all records. */
   recordsAfterSessions(n: number, timeoutMs?: number): Promise<Rec[]>;
   close(): Promise<void>;
@@ -214,12 +221,26 @@ export async function startGateFixture(opts: FixtureOptions): Promise<GateFixtur
     strangerKey,
     clientKnownHosts,
     opsLog,
+    recipient,
+    signer,
     sshOptions,
     ssh(login, command, o = {}) {
       // `extra` first: ssh takes the first value of an option, so tests can override the defaults.
       return runSsh([...(o.extra ?? []), ...sshOptions(o.key), `${login}@127.0.0.1`, ...command], o);
     },
     records,
+    async verify() {
+      if (!log.failed) await log.checkpoint();
+      const source = storeSource(config.recording.store);
+      try {
+        return verifyLog(provider, source, {
+          trustedSigners: [signer.publicKey],
+          heartbeatSeconds: (opts.logPolicy?.heartbeatMs ?? 60_000) / 1000,
+        });
+      } finally {
+        source.close();
+      }
+    },
     async recordsAfterSessions(n: number, timeoutMs = 10_000): Promise<Rec[]> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
