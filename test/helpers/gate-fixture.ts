@@ -86,6 +86,8 @@ export interface FixtureOptions {
   ) => void;
   readonly limits?: Partial<GateLimits>;
   readonly logPolicy?: Partial<LogPolicy>;
+  /** Told when the log fails (after the gate has been told). */
+  readonly onLogFailure?: (err: Error) => void;
   /** The gate's upstream key (default ECDSA P-256). */
   readonly upstreamKey?: KeySpec;
 }
@@ -170,7 +172,10 @@ export async function startGateFixture(opts: FixtureOptions): Promise<GateFixtur
     recipients: [recipient.publicKey],
     signingKey: signer,
     create: true,
-    onFailure: (err) => gateRef.gate?.recordingFailed(err),
+    onFailure: (err) => {
+      gateRef.gate?.recordingFailed(err);
+      opts.onLogFailure?.(err);
+    },
     ...(opts.logPolicy ? { policy: opts.logPolicy } : {}),
   });
   const gate = await startGate({
