@@ -56,6 +56,11 @@ export interface Target {
   known_hosts: string;
   /** Whether a session may continue when its recording cannot be sealed or stored. */
   on_record_failure: 'fail-closed' | 'fail-open';
+  /**
+   * When the client's bytes pass to the target: once sealed (`when-sealed`, the default; durable within
+   * one group commit) or only once their record is fsynced (`when-durable`; SECURITY.md).
+   */
+  forward_input: 'when-sealed' | 'when-durable';
   allow_port_forwarding: boolean;
 }
 
@@ -183,6 +188,7 @@ const target = {
     user: nonEmptyString,
     known_hosts: nonEmptyString,
     on_record_failure: { type: 'string', enum: ['fail-closed', 'fail-open'], default: 'fail-closed' },
+    forward_input: { type: 'string', enum: ['when-sealed', 'when-durable'], default: 'when-sealed' },
     allow_port_forwarding: { type: 'boolean', default: false },
   },
 } as const;

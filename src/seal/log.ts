@@ -287,6 +287,15 @@ export class SealedLog {
     await this.checkpoint();
   }
 
+  /**
+   * Writes and fsyncs every entry appended so far now, without waiting for the batch deadline. Rejects
+   * with the store's failure. Used when bytes may pass only once their record is durable.
+   */
+  flush(): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return this.store.flush();
+  }
+
   /** Ends every open session, writes LOG_STOP, signs a last checkpoint, and releases the store. */
   close(reason = 'stopped'): Promise<void> {
     this.#closing ??= this.closeNow(reason);

@@ -16,10 +16,12 @@ import type { RecordType } from '../seal/format/types.js';
 import type { SessionRecorder } from '../seal/session-recorder.js';
 
 export type FailureMode = Target['on_record_failure'];
+export type InputForwarding = Target['forward_input'];
 
 export class SessionRecording {
   #recorder: SessionRecorder | undefined;
   #mode: FailureMode = 'fail-closed';
+  #inputForwarding: InputForwarding = 'when-sealed';
   #failure: Error | undefined;
   #ended = false;
 
@@ -40,6 +42,41 @@ export class SessionRecording {
 
   get mode(): FailureMode {
     return this.#mode;
+  }
+
+  /** The routed target's `forward_input`; `when-sealed` until a target is known. */
+  setInputForwarding(when: InputForwarding): void {
+    this.#inputForwarding = when;
+  }
+
+  get inputForwarding(): InputForwarding {
+    return this.#inputForwarding;
+  }
+
+  /**
+   * Seals one event and says when it may go on: the promise resolves true once the record is durable
+   * (fsynced), false if the log fails first and the session is failing closed. A synchronous false: the
+   * session is already failing closed; forward nothing. Used for client input when the target's
+   * `forward_input` is `when-durable`.
+   */
+  recordDurably<T extends RecordType>(type: T, value: Payload<T>): Promise<boolean> | false {
+    if (this.#ended) return false;
+    const goOn = this.#mode === 'fail-open';
+    if (this.#failure || !this.#recorder) return goOn && Promise.resolve(true);
+    let durable: Promise<void>;
+    try {
+      durable = this.#recorder.eventDurable(type, value);
+    } catch (err) {
+      this.fail(err as Error);
+      return goOn && Promise.resolve(true);
+    }
+    return durable.then(
+      () => true,
+      (err: unknown) => {
+        this.fail(err as Error);
+        return goOn;
+      },
+    );
   }
 
   /** Seals one event. True: go on (forward it). False: the session is failing closed; forward nothing. */

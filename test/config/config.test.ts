@@ -85,6 +85,7 @@ test('the example config loads, in normal and in FIPS mode', () => {
       known_hosts: '/etc/sealgate/known_hosts/db-primary',
       port: 22,
       on_record_failure: 'fail-closed',
+      forward_input: 'when-sealed',
       allow_port_forwarding: false,
     });
     assert.deepEqual(c.ssh?.upstream_leg, { cipher: ['aes256-gcm@openssh.com', 'aes128-gcm@openssh.com'] });
@@ -110,6 +111,7 @@ test('defaults fill every omitted key', () => {
   });
   assert.equal(c.targets[2]?.port, 22);
   assert.equal(c.targets[2]?.on_record_failure, 'fail-closed');
+  assert.equal(c.targets[2]?.forward_input, 'when-sealed');
   assert.equal(c.targets[2]?.allow_port_forwarding, false);
   assert.equal(c.ssh, undefined);
   assert.equal(c.pkcs11, undefined);
