@@ -4,6 +4,8 @@
  * - small files both ways: the bytes arrive intact, the session is the `sftp` subsystem;
  * - an `sftp -b` batch of mkdir, put, chmod, ln -s, rename, rm (one failing), rmdir, including a path
  *   that is not UTF-8: each operation is recorded with its exact paths and its outcome;
+ * - bytes that are not SFTP on the sftp subsystem: the parser stops with one record, the session is
+ *   not disturbed, the bytes are in DATA_IN;
  * - 100 MB both ways with sftp and with scp (OpenSSH 9's scp speaks sftp): the sha256 matches at the
  *   far end, and the CLOSE reply of each handle carries 104857600 bytes written or read;
  * - scp -O (the legacy protocol, an exec of `scp -t` / `scp -f`) still works and is recorded as exec.
@@ -237,6 +239,28 @@ describe('sftp and scp through the gate', () => {
     assert.equal(odd[0]?.path, `${d}/odd-\ufffd\ufffd-dir`, 'path is the lossy rendering');
 
     assert.equal(requestAndReply(ofThisRun, 'rmdir', d).reply.result, 'ok');
+  });
+
+  it('bytes that are not SFTP on the sftp subsystem: one parser-stopped record, the bytes still recorded', async () => {
+    const garbage = 'garbage that is not an SFTP packet\n';
+    const r = await run('ssh', [...fx().sshOptions(), '-s', 'ops+local@127.0.0.1', 'sftp'], garbage);
+    assert.notEqual(r.code, null, 'ssh ended on its own');
+    const recs = await fx().recordsAfterSessions(++sessions);
+    const session = recs.filter(
+      (x) => x.type === 'DATA_IN' && Buffer.from(x.payload.data ?? []).toString() === garbage,
+    );
+    assert.equal(session.length, 1, 'the raw bytes are in DATA_IN');
+    const ops = sftpOps(recs.filter((x) => x.session === session[0]?.session));
+    assert.deepEqual(
+      ops.map((o) => [o.op, o.direction]),
+      [['parser-stopped', 'in']],
+    );
+    assert.match(String(ops[0]?.reason), /packet length/);
+    assert.ok(
+      fx().opsLog.some((l) => l.message === 'sftp parser stopped; the bytes are still recorded'),
+      'the operational log says so, without the bytes',
+    );
+    assert.ok(!JSON.stringify(fx().opsLog).includes('garbage'));
   });
 
   it('scp both ways (the sftp protocol in OpenSSH 9)', async () => {
