@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OpenSslProvider } from '../../src/crypto/index.js';
-import { SftpObserver, openFlagNames, type SftpOpPayload } from '../../src/ssh/sftp/observer.js';
+import { openFlagNames } from '../../src/ssh/sftp/fields.js';
+import { SftpObserver, type SftpOpPayload } from '../../src/ssh/sftp/observer.js';
 import { PacketReader, type SftpPacket } from '../../src/ssh/sftp/packet-reader.js';
 import { MAX_PACKET_LENGTH, MAX_PENDING, PacketType as T } from '../../src/ssh/sftp/protocol.js';
 

@@ -5,7 +5,7 @@
  * Pure.
  */
 import { SftpStreamError } from './errors.js';
-import { AttrFlag } from './protocol.js';
+import { AttrFlag, OPEN_FLAGS } from './protocol.js';
 
 /** The attributes a request sets, as the log writes them. */
 export interface Attrs {
@@ -111,9 +111,29 @@ export function putText(out: Record<string, unknown>, name: string, bytes: Uint8
     out[name] = strictUtf8.decode(bytes);
   } catch {
     out[name] = lossyUtf8.decode(bytes);
-    out[`${name}_b64`] = Buffer.from(bytes).toString('base64');
+    out[`${name}_b64`] = view(bytes).toString('base64');
   }
 }
 
+/** A Buffer over the same memory (no copy). */
+const view = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** Lowercase hex, for handles. */
-export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+export const hex = (bytes: Uint8Array): string => view(bytes).toString('hex');
+
+/** draft-02 §6.3 pflags by name, in bit order; unknown bits as hex. */
+export function openFlagNames(pflags: number): string[] {
+  const names: string[] = [];
+  let rest = pflags >>> 0;
+  for (const [bit, name] of OPEN_FLAGS) {
+    if (rest & bit) names.push(name);
+    rest &= ~bit;
+  }
+  for (let bit = 1; rest !== 0 && bit !== 0; bit = (bit << 1) >>> 0) {
+    if (rest & bit) {
+      names.push(`0x${bit.toString(16).padStart(8, '0')}`);
+      rest = (rest & ~bit) >>> 0;
+    }
+  }
+  return names;
+}

@@ -1,43 +1,24 @@
 /**
  * One sftp channel seen from the gate: the client's bytes and the target's bytes in, SFTP_OP payloads
  * out (docs/FORMAT.md §3.2.2). It follows request ids to their replies and handles to the paths they
- * were opened with, and counts READ / WRITE / READDIR per handle instead of recording each one.
+ * were opened with, and counts READ / WRITE / READDIR per handle (totals.ts) instead of recording each.
  *
  * It never throws and never holds bytes back: the first stream error (or bug) stops it for both
  * directions with one `parser-stopped` payload, and the bridge goes on passing and recording the raw
  * bytes, which are the authority. Pure: no I/O, no clock.
  */
 import { SftpStreamError } from './errors.js';
-import { hex, putText } from './fields.js';
+import { hex, openFlagNames, putText } from './fields.js';
 import { PacketReader, type SftpPacket } from './packet-reader.js';
-import {
-  MAX_HANDLES,
-  MAX_PENDING,
-  OPEN_FLAGS,
-  SFTP_VERSION,
-  STATUS_EOF,
-  STATUS_OK,
-  statusName,
-} from './protocol.js';
+import { MAX_HANDLES, MAX_PENDING, SFTP_VERSION, STATUS_OK, statusName } from './protocol.js';
 import { decodeReply, keepReplyBody, type SftpReply } from './replies.js';
 import { decodeRequest, keepRequestBody, type OpRequest, type SftpRequest } from './requests.js';
+import { countReply, newHandle, summary, type HandleState } from './totals.js';
 
 /** An SFTP_OP payload without its `channel` (the bridge adds it). */
 export type SftpOpPayload = { op: string } & Record<string, unknown>;
 
 export type Direction = 'in' | 'out';
-
-interface HandleState {
-  readonly path: Uint8Array | undefined;
-  readonly dir: boolean;
-  reads: number;
-  readBytes: number;
-  readErrors: number;
-  writes: number;
-  writtenBytes: number;
-  writeErrors: number;
-  entries: number;
-}
 
 /** What a reply will be matched against. */
 type Pending =
@@ -212,7 +193,7 @@ export class SftpObserver {
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
     this.#pending.delete(reply.id);
-    if (pending.kind !== 'op') return count(pending.kind, pending.handle, reply);
+    if (pending.kind !== 'op') return countReply(pending.kind, pending.handle, reply);
 
     const payload: SftpOpPayload = { ...pending.base };
     if (reply.kind === 'status') {
@@ -248,61 +229,4 @@ function naming(path: Uint8Array | undefined, key: string): Record<string, unkno
   if (path) putText(out, 'path', path);
   out.handle = key;
   return out;
-}
-
-function newHandle(path: Uint8Array | undefined, dir: boolean): HandleState {
-  return {
-    path,
-    dir,
-    reads: 0,
-    readBytes: 0,
-    readErrors: 0,
-    writes: 0,
-    writtenBytes: 0,
-    writeErrors: 0,
-    entries: 0,
-  };
-}
-
-/** A READ, WRITE or READDIR answered: counted against its handle. */
-function count(kind: 'read' | 'write' | 'readdir', handle: HandleState, reply: SftpReply): void {
-  const failed = reply.kind === 'status' && reply.code !== STATUS_OK && reply.code !== STATUS_EOF;
-  if (kind === 'read') {
-    if (reply.kind === 'data') handle.readBytes += reply.length;
-    if (failed) handle.readErrors++;
-  } else if (kind === 'write') {
-    if (reply.kind === 'status' && reply.code !== STATUS_OK) handle.writeErrors++;
-  } else if (reply.kind === 'name') {
-    handle.entries += reply.count;
-  }
-}
-
-/** The totals a CLOSE reply carries. */
-function summary(h: HandleState): Record<string, number> {
-  if (h.dir) return { entries: h.entries };
-  return {
-    reads: h.reads,
-    read_bytes: h.readBytes,
-    read_errors: h.readErrors,
-    writes: h.writes,
-    written_bytes: h.writtenBytes,
-    write_errors: h.writeErrors,
-  };
-}
-
-/** draft-02 §6.3 pflags by name, in bit order; unknown bits as hex. */
-export function openFlagNames(pflags: number): string[] {
-  const names: string[] = [];
-  let rest = pflags >>> 0;
-  for (const [bit, name] of OPEN_FLAGS) {
-    if (rest & bit) names.push(name);
-    rest &= ~bit;
-  }
-  for (let bit = 1; rest !== 0 && bit !== 0; bit = (bit << 1) >>> 0) {
-    if (rest & bit) {
-      names.push(`0x${bit.toString(16).padStart(8, '0')}`);
-      rest = (rest & ~bit) >>> 0;
-    }
-  }
-  return names;
 }
