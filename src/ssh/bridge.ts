@@ -12,6 +12,10 @@
  *   written to the client's channel, the gate sends exit-status (or exit-signal), then EOF and CLOSE
  *   (ssh2 can send exit-status only while the channel is open, so EOF is held back until then).
  * - A client EOF is passed on at once (half-close: `cat | ssh host sort` needs it).
+ * - The `sftp` subsystem is also read as SFTP (sftp/observer.ts): each chunk's DATA record is sealed,
+ *   then the SFTP_OP records of the packets it completes (file operations with their paths, outcomes,
+ *   per-handle totals; docs/FORMAT.md §3.2.2), then the chunk is passed on. The parser never holds
+ *   bytes back or ends a session; on a malformed stream it stops with one `parser-stopped` record.
  */
 import type { Readable } from 'node:stream';
 import type {
@@ -31,6 +35,7 @@ import { RecordType } from '../seal/format/types.js';
 import { GateError } from './errors.js';
 import { ended, flushed, forward } from './flow.js';
 import type { SessionRecording } from './recording.js';
+import { SftpObserver, type SftpOpPayload } from './sftp/observer.js';
 import type { UpstreamClient } from './upstream.js';
 
 type Reply = (() => void) | undefined;
@@ -73,6 +78,8 @@ export class SessionBridge {
   #closeRecorded = false;
   /** The terminal size sent with the request that opened the upstream channel. */
   #ptyAtOpen: PseudoTtyInfo | undefined;
+  /** The `sftp` subsystem's reader of file operations. */
+  #sftp: SftpObserver | undefined;
 
   constructor(ctx: BridgeContext, session: Session) {
     this.#ctx = ctx;
@@ -137,8 +144,8 @@ export class SessionBridge {
       );
     });
     session.on('subsystem', (accept: Accept<ServerChannel>, reject: Reply, info: SubsystemInfo) => {
-      // sftp passes through as bytes (DATA_IN / DATA_OUT); SFTP_OP records come with the SFTP parser.
       if (!rec.record(RecordType.SUBSYSTEM, { channel: ch, name: info.name })) return;
+      if (info.name === 'sftp' && !this.#started) this.#sftp = new SftpObserver();
       this.start(accept, reject, (up, cb) => up.subsys(info.name, cb));
     });
     session.on('close', () => this.close());
@@ -217,6 +224,7 @@ export class SessionBridge {
 
     up.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_OUT, { channel: ch, data: chunk })) return;
+      if (this.#sftp && !this.recordSftp(this.#sftp.fromTarget(chunk))) return;
       forward(up, down, chunk);
     });
     upErr.on('data', (chunk: Buffer) => {
@@ -225,6 +233,7 @@ export class SessionBridge {
     });
     down.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_IN, { channel: ch, data: chunk })) return;
+      if (this.#sftp && !this.recordSftp(this.#sftp.fromClient(chunk))) return;
       forward(down, up, chunk);
     });
     down.on('end', () => {
@@ -264,6 +273,22 @@ export class SessionBridge {
     up.on('error', () => undefined);
   }
 
+  /** Seals SFTP_OP records in order; false when the session is failing closed (forward nothing). */
+  private recordSftp(ops: readonly SftpOpPayload[]): boolean {
+    for (const op of ops) {
+      if (!this.#ctx.recording.record(RecordType.SFTP_OP, { channel: this.#ctx.channel, ...op }))
+        return false;
+      if (op.op === 'parser-stopped') {
+        this.#ctx.logger.warn('sftp parser stopped; the bytes are still recorded', {
+          ...this.#ctx.logContext,
+          channel: this.#ctx.channel,
+          reason: op.reason,
+        });
+      }
+    }
+    return true;
+  }
+
   /** Target side done and drained: exit status, then EOF and CLOSE to the client. */
   private async finish(): Promise<void> {
     const down = this.#down;
@@ -287,6 +312,7 @@ export class SessionBridge {
     this.#up?.close();
     if (this.#closeRecorded) return;
     this.#closeRecorded = true;
+    if (this.#sftp) this.recordSftp(this.#sftp.channelClosed());
     this.#ctx.recording.record(RecordType.CHANNEL_CLOSE, { channel: this.#ctx.channel });
     this.#ctx.onClosed();
   }
