@@ -47,14 +47,9 @@ export class SessionRecorder {
     return this.record(type, encodePayload(type, value));
   }
 
-  /**
-   * Seals and appends one event, and asks the store to write it now rather than at the batch deadline.
-   * The promise settles when it is durable, and rejects if the store fails first.
-   */
-  eventDurable<T extends RecordType>(type: T, value: Payload<T>): Promise<void> {
-    const { durable } = this.event(type, value);
-    this.log.flush().catch(() => undefined); // a failure rejects `durable` too
-    return durable;
+  /** Writes and fsyncs everything appended so far, now; rejects if the store fails first. */
+  flush(): Promise<void> {
+    return this.log.flush();
   }
 
   /** Seals and appends one record whose plaintext is already encoded. */

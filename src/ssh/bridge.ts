@@ -33,6 +33,7 @@ import type {
 import type { Logger } from 'winston';
 import { RecordType } from '../seal/format/types.js';
 import { GateError } from './errors.js';
+import { DurableInput } from './durable-input.js';
 import { ended, flushed, forward } from './flow.js';
 import type { SessionRecording } from './recording.js';
 import { SftpObserver, type SftpOpPayload } from './sftp/observer.js';
@@ -231,14 +232,18 @@ export class SessionBridge {
       if (this.#closed || !rec.record(RecordType.DATA_ERR, { channel: ch, data: chunk })) return;
       forward(upErr, down.stderr, chunk);
     });
+    // forward_input: when-durable holds client input until its records are fsynced (durable-input.ts).
+    const durable = rec.inputForwarding === 'when-durable' ? new DurableInput(down) : undefined;
+    const pass = (fn: () => void) =>
+      durable ? durable.enqueue(rec.whenDurable(), () => this.#closed || fn()) : fn();
     down.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_IN, { channel: ch, data: chunk })) return;
       if (this.#sftp && !this.recordSftp(this.#sftp.fromClient(chunk))) return;
-      forward(down, up, chunk);
+      pass(() => forward(down, up, chunk));
     });
     down.on('end', () => {
       if (this.#closed || !rec.record(RecordType.CHANNEL_EOF, { channel: ch, direction: 'in' })) return;
-      up.end();
+      pass(() => up.end());
     });
     up.on('end', () => {
       if (this.#closed) return;

@@ -235,6 +235,7 @@ export class GateConnection {
     this.#recording = recording;
     if (r) {
       recording.setMode(r.target.on_record_failure);
+      recording.setInputForwarding(r.target.forward_input);
       if (r.target.on_record_failure === 'fail-open') {
         svc.logger.warn(
           `target ${r.target.name} is fail-open: this session continues if recording fails`,

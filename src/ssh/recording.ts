@@ -54,23 +54,14 @@ export class SessionRecording {
   }
 
   /**
-   * Seals one event and says when it may go on: the promise resolves true once the record is durable
-   * (fsynced), false if the log fails first and the session is failing closed. A synchronous false: the
-   * session is already failing closed; forward nothing. Used for client input when the target's
-   * `forward_input` is `when-durable`.
+   * Resolves true once every event recorded so far is durable (fsynced; the store is asked to write
+   * now), false if the log fails first and the session is failing closed. Used for client input when
+   * the target's `forward_input` is `when-durable`.
    */
-  recordDurably<T extends RecordType>(type: T, value: Payload<T>): Promise<boolean> | false {
-    if (this.#ended) return false;
+  whenDurable(): Promise<boolean> {
     const goOn = this.#mode === 'fail-open';
-    if (this.#failure || !this.#recorder) return goOn && Promise.resolve(true);
-    let durable: Promise<void>;
-    try {
-      durable = this.#recorder.eventDurable(type, value);
-    } catch (err) {
-      this.fail(err as Error);
-      return goOn && Promise.resolve(true);
-    }
-    return durable.then(
+    if (this.#failure || !this.#recorder) return Promise.resolve(goOn);
+    return this.#recorder.flush().then(
       () => true,
       (err: unknown) => {
         this.fail(err as Error);

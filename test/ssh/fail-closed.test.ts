@@ -110,123 +110,128 @@ for (const mode of ['fail-closed', 'fail-open'] as const) {
 }
 
 /**
- * The same rule with a real failure: the gate's store lives on a small tmpfs that fills up mid-session.
+ * The same rule with a real failure: the gate's store lives on a small tmpfs that fills up mid-session,
+ * with each `forward_input` setting.
  * ENOSPC fails the store; the session is cut within 1 s of it; no line written after it reaches the
  * target; the ALERT is in the operational log. After the operator frees space, the next start recovers
  * the log, which then verifies, with the session's start and its bytes up to the failure.
  */
-describe('recording failure from a real full disk (tmpfs), target fail-closed', () => {
-  let sshd: Sshd;
-  let fx: GateFixture | undefined;
-  let mnt: string;
-  let mounted = false;
-  let file: string;
-  before(async () => {
-    sshd = await startSshd();
-    mnt = mkdtempSync(join(tmpdir(), 'sealgate-gate-tmpfs-'));
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt], {
-      encoding: 'utf8',
+for (const forwardInput of ['when-sealed', 'when-durable'] as const) {
+  describe(`recording failure from a real full disk (tmpfs), fail-closed, forward_input ${forwardInput}`, () => {
+    let sshd: Sshd;
+    let fx: GateFixture | undefined;
+    let mnt: string;
+    let mounted = false;
+    let file: string;
+    before(async () => {
+      sshd = await startSshd();
+      mnt = mkdtempSync(join(tmpdir(), 'sealgate-gate-tmpfs-'));
+      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt], {
+        encoding: 'utf8',
+      });
+      mounted = m.status === 0;
+      file = `/home/${sshd.user}/sealgate-tmpfs-${forwardInput}-${process.pid}`;
     });
-    mounted = m.status === 0;
-    file = `/home/${sshd.user}/sealgate-tmpfs-${process.pid}`;
-  });
-  after(async () => {
-    await fx?.close().catch(() => undefined);
-    await sshd?.stop();
-    if (mounted) spawnSync('umount', [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-    rmSync(file, { force: true });
-  });
+    after(async () => {
+      await fx?.close().catch(() => undefined);
+      await sshd?.stop();
+      if (mounted) spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+      rmSync(file, { force: true });
+    });
 
-  it('ENOSPC cuts the session within 1 s; nothing written after it passes; the log recovers and verifies', async (t) => {
-    // The tests run as root (they start sshd); a machine that cannot mount a tmpfs cannot run this one.
-    if (!mounted) return t.skip('cannot mount a tmpfs here (needs root)');
-    const store = join(mnt, 'store');
-    let failedAt = 0;
-    const gate = await startGateFixture({
-      sshd,
-      configure: (c) => {
-        (c as unknown as { recording: { store: string } }).recording.store = store;
-      },
-      onLogFailure: () => (failedAt ||= Date.now()),
-    });
-    fx = gate;
+    it('ENOSPC cuts the session within 1 s; nothing written after it passes; the log recovers and verifies', async (t) => {
+      // The tests run as root (they start sshd); a machine that cannot mount a tmpfs cannot run this one.
+      if (!mounted) return t.skip('cannot mount a tmpfs here (needs root)');
+      const store = join(mnt, 'store');
+      let failedAt = 0;
+      const gate = await startGateFixture({
+        sshd,
+        configure: (c) => {
+          (c as unknown as { recording: { store: string } }).recording.store = store;
+          c.targets[0]!.forward_input = forwardInput;
+        },
+        onLogFailure: () => (failedAt ||= Date.now()),
+      });
+      fx = gate;
 
-    const child = spawn('ssh', [...gate.sshOptions(), 'ops+local@127.0.0.1', `cat > ${file}`], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    child.stdin.on('error', () => undefined);
-    let exitedAt = 0;
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('close', (code) => {
-        exitedAt = Date.now();
-        resolve(code);
-      }),
-    );
-    // Numbered 1 KiB lines, each with the time it was written, until the gate hangs up.
-    const writtenAt: number[] = [];
-    const line = (n: number) => `${String(n).padStart(8, '0')} ${'x'.repeat(1014)}\n`;
-    try {
-      for (let n = 0; !exitedAt && n < 20_000; n++) {
-        writtenAt.push(Date.now());
-        child.stdin.write(line(n));
-        await new Promise((r) => setTimeout(r, 2));
+      const child = spawn('ssh', [...gate.sshOptions(), 'ops+local@127.0.0.1', `cat > ${file}`], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      child.stdin.on('error', () => undefined);
+      let exitedAt = 0;
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('close', (code) => {
+          exitedAt = Date.now();
+          resolve(code);
+        }),
+      );
+      // Numbered 1 KiB lines, each with the time it was written, until the gate hangs up.
+      const writtenAt: number[] = [];
+      const line = (n: number) => `${String(n).padStart(8, '0')} ${'x'.repeat(1014)}\n`;
+      try {
+        for (let n = 0; !exitedAt && n < 20_000; n++) {
+          writtenAt.push(Date.now());
+          child.stdin.write(line(n));
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        await exited;
+      } finally {
+        child.kill('SIGKILL');
       }
-      await exited;
-    } finally {
-      child.kill('SIGKILL');
-    }
-    assert.ok(failedAt > 0, 'the store failed');
-    assert.ok(exitedAt - failedAt < 1_000, `cut ${exitedAt - failedAt} ms after the store failed`);
+      assert.ok(failedAt > 0, 'the store failed');
+      assert.ok(exitedAt - failedAt < 1_000, `cut ${exitedAt - failedAt} ms after the store failed`);
 
-    const received = read(file);
-    const lines = received.split('\n').filter(Boolean);
-    assert.ok(lines.length > 0, 'some lines passed before the disk was full');
-    lines.forEach((l, i) => assert.equal(`${l}\n`, line(i), `line ${i} arrived intact and in order`));
-    const lateLines = lines.filter((_, i) => writtenAt[i]! > failedAt);
-    assert.deepEqual(lateLines.length, 0, `${lateLines.length} lines written after the failure passed`);
+      const received = read(file);
+      const lines = received.split('\n').filter(Boolean);
+      assert.ok(lines.length > 0, 'some lines passed before the disk was full');
+      lines.forEach((l, i) => assert.equal(`${l}\n`, line(i), `line ${i} arrived intact and in order`));
+      const lateLines = lines.filter((_, i) => writtenAt[i]! > failedAt);
+      assert.deepEqual(lateLines.length, 0, `${lateLines.length} lines written after the failure passed`);
 
-    const alert = gate.opsLog.find((l) => l.alert === 'recording.failed' && l.level === 'error');
-    assert.ok(alert, 'an ALERT is in the operational log');
-    assert.match(String(alert.error), /STORE_FAILED|no space|ENOSPC/i);
+      const alert = gate.opsLog.find((l) => l.alert === 'recording.failed' && l.level === 'error');
+      assert.ok(alert, 'an ALERT is in the operational log');
+      assert.match(String(alert.error), /STORE_FAILED|no space|ENOSPC/i);
 
-    // The operator frees space; the next start recovers the log, and it verifies.
-    await gate.close();
-    fx = undefined;
-    const grown = spawnSync('mount', ['-o', 'remount,size=8m', mnt], { encoding: 'utf8' });
-    assert.equal(grown.status, 0, grown.stderr);
-    const reopened = await SealedLog.open({
-      provider: gate.provider,
-      dir: store,
-      origin: ORIGIN,
-      recipients: [gate.recipient.publicKey],
-      signingKey: gate.signer,
+      // The operator frees space; the next start recovers the log, and it verifies.
+      await gate.close();
+      fx = undefined;
+      const grown = spawnSync('mount', ['-o', 'remount,size=8m', mnt], { encoding: 'utf8' });
+      assert.equal(grown.status, 0, grown.stderr);
+      const reopened = await SealedLog.open({
+        provider: gate.provider,
+        dir: store,
+        origin: ORIGIN,
+        recipients: [gate.recipient.publicKey],
+        signingKey: gate.signer,
+      });
+      await reopened.close('test done');
+      const recs = await openStore(gate.provider, store, gate.recipient);
+      assert.ok(recs.some((r) => r.type === 'SESSION_START'));
+      assert.ok(recs.some((r) => r.type === 'CRASH_RECOVERY'));
+      const logged = dataText(recs, 'DATA_IN');
+      // when-durable: every line at the target is in the log. when-sealed: all but at most the last
+      // group-commit batch (64 records), which had passed when its write hit ENOSPC (SECURITY.md).
+      const loggedLines = new Set(logged.split('\n'));
+      const unlogged = lines.filter((l) => !loggedLines.has(l));
+      const allowed = forwardInput === 'when-durable' ? 0 : 64;
+      assert.ok(unlogged.length <= allowed, `${unlogged.length} lines passed but are not in the log`);
+      assert.deepEqual(unlogged, lines.slice(lines.length - unlogged.length), 'only a tail is missing');
+      const source = storeSource(store);
+      try {
+        const report = verifyLog(gate.provider, source, { trustedSigners: [gate.signer.publicKey] });
+        const shown = report.failures.slice(0, 5).map((f) => `${f.code} at ${f.location}: ${f.message}`);
+        assert.ok(report.ok, `verifyLog failed:\n${shown.join('\n')}`);
+      } finally {
+        source.close();
+      }
+      // The bytes that passed and the bytes in the log: group commit (FORMAT.md §6) may lose the last
+      // batch written before the disk filled, which had already passed.
+      t.diagnostic(
+        `${lines.length} lines passed, ${unlogged.length} of them not in the recovered log; ` +
+          `${logged.length} bytes of input in the log, ` +
+          `${received.length} at the target; cut ${exitedAt - failedAt} ms after the failure`,
+      );
     });
-    await reopened.close('test done');
-    const recs = await openStore(gate.provider, store, gate.recipient);
-    assert.ok(recs.some((r) => r.type === 'SESSION_START'));
-    assert.ok(recs.some((r) => r.type === 'CRASH_RECOVERY'));
-    const logged = dataText(recs, 'DATA_IN');
-    // Every line at the target is in the log, except at most the last group-commit batch (64 records),
-    // which had passed when its write hit ENOSPC (FORMAT.md §6, SECURITY.md "Fail-closed").
-    const loggedLines = new Set(logged.split('\n'));
-    const unlogged = lines.filter((l) => !loggedLines.has(l));
-    assert.ok(unlogged.length <= 64, `${unlogged.length} lines passed but are not in the log`);
-    assert.deepEqual(unlogged, lines.slice(lines.length - unlogged.length), 'only a tail is missing');
-    const source = storeSource(store);
-    try {
-      const report = verifyLog(gate.provider, source, { trustedSigners: [gate.signer.publicKey] });
-      const shown = report.failures.slice(0, 5).map((f) => `${f.code} at ${f.location}: ${f.message}`);
-      assert.ok(report.ok, `verifyLog failed:\n${shown.join('\n')}`);
-    } finally {
-      source.close();
-    }
-    // The bytes that passed and the bytes in the log: group commit (FORMAT.md §6) may lose the last
-    // batch written before the disk filled, which had already passed.
-    t.diagnostic(
-      `${lines.length} lines passed, ${unlogged.length} of them not in the recovered log; ` +
-        `${logged.length} bytes of input in the log, ` +
-        `${received.length} at the target; cut ${exitedAt - failedAt} ms after the failure`,
-    );
   });
-});
+}

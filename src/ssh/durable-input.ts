@@ -1,0 +1,41 @@
+/**
+ * Client input for a target with `forward_input: when-durable` (docs/OPERATIONS.md): each chunk is
+ * sealed at once, as always, but passes to the target only once its record is fsynced, and in order.
+ *
+ * At most `limit` chunks wait for the disk. Beyond that the client's channel is paused, so ssh2 stops
+ * adjusting its window and the client stops sending (the same back-pressure as flow.ts): a slow disk
+ * slows the sender, it does not grow the gate's memory.
+ */
+import type { Readable } from 'node:stream';
+
+export class DurableInput {
+  #queue: Promise<void> = Promise.resolve();
+  #waiting = 0;
+  #pausedHere = false;
+
+  constructor(
+    private readonly source: Readable,
+    private readonly limit = 16,
+  ) {}
+
+  /**
+   * Runs `pass` after every earlier chunk, once `durable` resolves true. When it resolves false (the log
+   * failed and the session is failing closed) nothing passes.
+   */
+  enqueue(durable: Promise<boolean>, pass: () => void): void {
+    this.#waiting++;
+    if (this.#waiting >= this.limit && !this.source.isPaused()) {
+      this.source.pause();
+      this.#pausedHere = true;
+    }
+    this.#queue = this.#queue.then(async () => {
+      const ok = await durable;
+      this.#waiting--;
+      if (this.#pausedHere && this.#waiting < this.limit) {
+        this.#pausedHere = false;
+        this.source.resume();
+      }
+      if (ok) pass();
+    });
+  }
+}
