@@ -10,12 +10,64 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Target, User } from '../../src/config/schema.js';
+import { decideDirectTcpip, innerRoute, jumpTarget } from '../../src/ssh/jump.js';
 import { dataText, startGateFixture, type GateFixture, type Rec } from '../helpers/gate-fixture.js';
 import { runSsh, type SshResult } from '../helpers/ssh-client.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 
 const forwards = (recs: readonly Rec[]) => recs.filter((r) => r.type === 'FORWARD');
 const ofSession = (recs: readonly Rec[], session: string) => recs.filter((r) => r.session === session);
+
+describe('jump decisions (jump.ts)', () => {
+  const target = (name: string, port = 22): Target => ({
+    name,
+    host: '10.0.0.5',
+    port,
+    known_hosts: '/dev/null',
+    on_record_failure: 'fail-closed',
+    allow_port_forwarding: false,
+  });
+  const targets = [target('web1'), target('db1', 2200), { ...target('ro'), user: 'readonly' }];
+  const ops: User = { name: 'ops', targets: ['web1', 'db1', 'ro'] };
+  const dev: User = { name: 'dev', targets: ['web1'] };
+
+  it("a destination is a jump by target name, on port 22 or the target's port, never by address", () => {
+    assert.equal(jumpTarget(targets, 'web1', 22)?.name, 'web1');
+    assert.equal(jumpTarget(targets, 'WEB1', 22)?.name, 'web1');
+    assert.equal(jumpTarget(targets, 'db1', 2200)?.name, 'db1');
+    assert.equal(jumpTarget(targets, 'db1', 22)?.name, 'db1');
+    assert.equal(jumpTarget(targets, 'web1', 2200), undefined);
+    assert.equal(jumpTarget(targets, '10.0.0.5', 22), undefined);
+    assert.equal(jumpTarget(targets, 'web9', 22), undefined);
+  });
+
+  it('a target the user may not reach, and a jump from a jump, are refused', () => {
+    const config = { targets };
+    assert.deepEqual(decideDirectTcpip(config, dev, 'web1', 22, false), { kind: 'jump', target: targets[0] });
+    assert.equal(decideDirectTcpip(config, dev, 'db1', 22, false).kind, 'jump-refused');
+    assert.deepEqual(decideDirectTcpip(config, ops, 'web1', 22, true), {
+      kind: 'jump-refused',
+      target: targets[0],
+      reason: 'nested-jump',
+    });
+    assert.deepEqual(decideDirectTcpip(config, ops, 'example.org', 443, false), { kind: 'forward' });
+  });
+
+  it('the inner login is the gate user, or user+target of the jump', () => {
+    const ro = targets[2]!;
+    const plain = innerRoute(ops, ro, 'ops');
+    assert.ok(plain.ok);
+    assert.equal(plain.route.remoteUser, 'readonly');
+    assert.ok(innerRoute(ops, ro, 'ops+ro').ok);
+    const other = innerRoute(ops, ro, 'dev');
+    assert.equal(other.ok ? undefined : other.refusal.code, 'JUMP_LOGIN_MISMATCH');
+    const wrongTarget = innerRoute(ops, ro, 'ops+web1');
+    assert.match(wrongTarget.ok ? '' : wrongTarget.refusal.message, /this jump goes to ro/);
+    const control = innerRoute(ops, ro, 'x\x1b[2J');
+    assert.match(control.ok ? '' : control.refusal.message, /not x\\x1b\[2J$/);
+  });
+});
 
 describe('ProxyJump (ssh -J) through the gate', () => {
   let sshd: Sshd;
@@ -37,7 +89,10 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     dir = mkdtempSync(join(tmpdir(), 'sealgate-jump-'));
     // The gate presents its own host key for the inner session: the client pins it under the targets' names.
     const innerKnownHosts = join(dir, 'inner_known_hosts');
-    writeFileSync(innerKnownHosts, `local ${fx.gate.hostKeyLine}\nweb1 ${fx.gate.hostKeyLine}\n`);
+    writeFileSync(
+      innerKnownHosts,
+      ['local', 'web1', 'sealgate-gate'].map((name) => `${name} ${fx.gate.hostKeyLine}\n`).join(''),
+    );
     const common = [
       '  User ops',
       `  IdentityFile ${fx.userKey}`,
@@ -191,6 +246,16 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     assert.equal(r.code, 255);
     assert.match(r.stderr, /sealgate: user ops may reach several targets; log in as ops\+TARGET/);
     sessions += 1;
+    await fx.recordsAfterSessions(sessions);
+  });
+
+  it('HostKeyAlias: one known_hosts line for the gate serves every target', async () => {
+    const r = await runSsh(['-F', config, '-o', 'HostKeyAlias=sealgate-gate', 'web1', 'echo aliased'], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'aliased\n');
+    sessions += 2;
     await fx.recordsAfterSessions(sessions);
   });
 
