@@ -42,7 +42,7 @@ import { decidePublicKey, type AllowList } from './auth.js';
 import { refuseSession, SessionBridge } from './bridge.js';
 import { GateError, printable } from './errors.js';
 import { decideDirectTcpip, innerRoute } from './jump.js';
-import { Tunnel, type TunnelTotals } from './port-forward.js';
+import { startPortForward } from './port-forward.js';
 import type { ProviderAgent } from './provider-agent.js';
 import { SessionRecording } from './recording.js';
 import { route, splitLogin, type Route, type Routing } from './routing.js';
@@ -536,60 +536,20 @@ export class GateConnection {
     const opened = { kind: 'direct-tcpip', allowed: true, channel, ...details };
     if (!upstream || !recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
     this.#svc.logger.info('port forward opened', { ...this.#logContext, channel, ...details });
-    const closed = (totals: TunnelTotals, error?: string) => {
-      recording.record(RecordType.FORWARD, {
-        ...opened,
-        event: 'close',
-        bytes_in: totals.bytesIn,
-        bytes_out: totals.bytesOut,
-        ...(error ? { error } : {}),
-      });
-      this.#svc.logger.info('port forward closed', {
-        ...this.#logContext,
-        channel,
-        bytes_in: totals.bytesIn,
-        bytes_out: totals.bytesOut,
-        ...(error ? { error } : {}),
-      });
-    };
-    const pending: LiveTunnel = { abort: () => reject() };
-    this.#tunnels.add(pending);
-    upstream
-      .then(
-        (client) =>
-          new Promise<Duplex>((resolve, fail) =>
-            client.forwardOut(
-              details.origin_host,
-              details.origin_port,
-              details.host,
-              details.port,
-              (err, up) => (err ? fail(err) : resolve(up)),
-            ),
-          ),
-      )
-      .then(
-        (up) => {
-          this.#tunnels.delete(pending);
-          const down = this.#closed ? undefined : accept();
-          if (!down) {
-            up.destroy();
-            closed({ bytesIn: 0, bytesOut: 0 }, 'the client has gone');
-            return;
-          }
-          const tunnel: Tunnel = new Tunnel(down, up, (totals) => {
-            this.#tunnels.delete(tunnel);
-            closed(totals);
-            this.maybeHangUp();
-          });
-          this.#tunnels.add(tunnel);
-        },
-        (err: Error) => {
-          this.#tunnels.delete(pending);
-          reject();
-          closed({ bytesIn: 0, bytesOut: 0 }, `the target could not connect: ${err.message}`);
-          this.maybeHangUp();
-        },
-      );
+    const forward: LiveTunnel = startPortForward({
+      upstream,
+      destination: details,
+      accept: () => (this.#closed ? undefined : accept()),
+      reject,
+      onClosed: (totals, error) => {
+        this.#tunnels.delete(forward);
+        const counts = { bytes_in: totals.bytesIn, bytes_out: totals.bytesOut, ...(error ? { error } : {}) };
+        recording.record(RecordType.FORWARD, { ...opened, event: 'close', ...counts });
+        this.#svc.logger.info('port forward closed', { ...this.#logContext, channel, ...counts });
+        this.maybeHangUp();
+      },
+    });
+    this.#tunnels.add(forward);
   }
 
   /** After a refusal, or once the target has gone, the connection ends with its last channel. */

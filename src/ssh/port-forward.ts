@@ -11,12 +11,79 @@
  */
 import type { Duplex } from 'node:stream';
 import { ended, forward } from './flow.js';
+import type { UpstreamClient } from './upstream.js';
 
 export interface TunnelTotals {
   /** Bytes from the client to the destination. */
   readonly bytesIn: number;
   /** Bytes from the destination to the client. */
   readonly bytesOut: number;
+}
+
+export interface PortForwardRequest {
+  /** The routed target's connection; may still be connecting. */
+  readonly upstream: Promise<UpstreamClient>;
+  /** The client's `direct-tcpip` request, passed on as it came. */
+  readonly destination: {
+    readonly host: string;
+    readonly port: number;
+    readonly origin_host: string;
+    readonly origin_port: number;
+  };
+  /** Accepts the client's channel; undefined when the client has gone meanwhile. */
+  readonly accept: () => Duplex | undefined;
+  readonly reject: () => void;
+  /** Called once: the forward has ended, or never opened (`error` says why). */
+  readonly onClosed: (totals: TunnelTotals, error?: string) => void;
+}
+
+const NOTHING: TunnelTotals = { bytesIn: 0, bytesOut: 0 };
+
+/**
+ * Opens the upstream channel first and accepts the client's only once it is open, so a destination the
+ * target cannot reach is refused to the client as it would be by the target's own sshd.
+ */
+export function startPortForward(req: PortForwardRequest): { abort(): void } {
+  let tunnel: Tunnel | undefined;
+  let done = false;
+  const finish = (totals: TunnelTotals, error?: string) => {
+    if (done) return;
+    done = true;
+    req.onClosed(totals, error);
+  };
+  const { host, port, origin_host, origin_port } = req.destination;
+  req.upstream
+    .then(
+      (client) =>
+        new Promise<Duplex>((resolve, fail) =>
+          client.forwardOut(origin_host, origin_port, host, port, (err, up) =>
+            err ? fail(err) : resolve(up),
+          ),
+        ),
+    )
+    .then(
+      (up) => {
+        const down = done ? undefined : req.accept();
+        if (!down) {
+          up.destroy();
+          finish(NOTHING, 'the client has gone');
+          return;
+        }
+        tunnel = new Tunnel(down, up, (totals) => finish(totals));
+      },
+      (err: Error) => {
+        if (done) return;
+        req.reject();
+        finish(NOTHING, `the target could not connect: ${err.message}`);
+      },
+    );
+  return {
+    abort: () => {
+      if (tunnel) return tunnel.abort();
+      req.reject();
+      finish(NOTHING, 'the connection has gone');
+    },
+  };
 }
 
 export class Tunnel {

@@ -271,6 +271,19 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     assert.equal(recs.filter((x) => x.type === 'SESSION_START').length, sessions);
   });
 
+  it('the gate itself speaks SSH on a jump channel; garbage there ends that channel only', async () => {
+    const garbage = Buffer.concat([Buffer.from('SSH-2.0-garbage\r\n'), Buffer.alloc(4096, 0xff)]);
+    const r = await runSsh(['-F', config, '-W', 'local:22', 'gate'], { input: garbage, timeoutMs: 30_000 });
+    assert.match(r.stdout.toString('latin1'), /^SSH-2\.0-sealgate\r\n/);
+    sessions += 1; // the outer session; the inner connection never authenticated
+    await fx.recordsAfterSessions(sessions);
+    const after = await jump('local', ['echo still-serving']);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout.toString(), 'still-serving\n');
+    sessions += 2;
+    await fx.recordsAfterSessions(sessions);
+  });
+
   it('scp through the jump copies a file, recorded in the inner session', async () => {
     const src = join(dir, 'payload.txt');
     writeFileSync(src, 'copied through the jump\n');
