@@ -9,9 +9,16 @@
  *    applied; a refusal ("unknown target web9") is shown on the first session channel's stderr and the
  *    connection ends. Otherwise the upstream connection starts at once.
  * 3. Each `session` channel is bridged to a channel on the upstream connection.
- * 4. When either side goes, the other is ended, and SESSION_END (FINAL) closes the recording.
+ * 4. `direct-tcpip` channels: to a configured target's name, a ProxyJump (jump.ts): the channel carries an
+ *    inner SSH connection, which gate.ts terminates on the same ssh2 Server, as a GateConnection of its own
+ *    (with `jump` set: its user and target are fixed by this connection). Elsewhere, a port forward, opened
+ *    on the upstream connection when the routed target allows it (port-forward.ts); otherwise refused.
+ *    A plain login that routes nowhere (TARGET_REQUIRED) is kept open for jumps; its session channels are
+ *    told the refusal.
+ * 5. When either side goes, the other is ended, and SESSION_END (FINAL) closes the recording.
  */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type {
   AcceptConnection,
   AuthContext,
@@ -26,7 +33,7 @@ import type {
   TcpipRequestInfo,
 } from 'ssh2';
 import type { Logger } from 'winston';
-import type { Config } from '../config/schema.js';
+import type { Config, Target, User } from '../config/schema.js';
 import type { CryptoProvider, SshAlgorithms } from '../crypto/index.js';
 import { RecordType } from '../seal/format/types.js';
 import type { SealedLog } from '../seal/log.js';
@@ -34,6 +41,8 @@ import type { SessionRecorder } from '../seal/session-recorder.js';
 import { decidePublicKey, type AllowList } from './auth.js';
 import { refuseSession, SessionBridge } from './bridge.js';
 import { GateError, printable } from './errors.js';
+import { decideDirectTcpip, innerRoute } from './jump.js';
+import { startPortForward } from './port-forward.js';
 import type { ProviderAgent } from './provider-agent.js';
 import { SessionRecording } from './recording.js';
 import { route, splitLogin, type Route, type Routing } from './routing.js';
@@ -49,7 +58,35 @@ export interface GateServices {
   readonly agent: ProviderAgent;
   readonly upstreamAlgorithms: SshAlgorithms;
   readonly limits: GateLimits;
+  /** Terminates a jump's inner SSH connection, carried by `stream`, on the gate's ssh2 Server (gate.ts). */
+  readonly injectJump: (stream: Duplex, origin: JumpOrigin) => void;
 }
+
+/** What a jump's inner connection inherits from the outer connection that opened the jump channel. */
+export interface JumpOrigin {
+  /** The outer connection's authenticated gate user. */
+  readonly user: User;
+  /** The target the jump's destination named. */
+  readonly target: Target;
+  /** The outer connection's client `ip:port`: the inner session's `client`. */
+  readonly client: string;
+  /** The outer session's id (hex), for the operational log. */
+  readonly outerSession: string;
+  /** Called once the inner session is recorded, with its id (hex). */
+  readonly onInnerSession: (sessionId: string) => void;
+}
+
+/** A live `direct-tcpip` channel (a jump or a port forward); `abort` closes it and records its end. */
+interface LiveTunnel {
+  abort(): void;
+}
+
+type DirectTcpipDetails = {
+  readonly host: string;
+  readonly port: number;
+  readonly origin_host: string;
+  readonly origin_port: number;
+};
 
 export interface GateLimits {
   /** Upstream connect + handshake + login. */
@@ -77,7 +114,12 @@ export class GateConnection {
   readonly #logContext: Record<string, unknown>;
   readonly #failedAuth: AuthRecord[] = [];
   readonly #bridges = new Set<SessionBridge>();
-  #authenticated: { routing: Routing; fingerprint: string } | undefined;
+  readonly #tunnels = new Set<LiveTunnel>();
+  /** Set on a jump's inner connection. */
+  readonly #jump: JumpOrigin | undefined;
+  #authenticated: { routing: Routing; fingerprint: string; user: User } | undefined;
+  /** A plain login that routes nowhere: no upstream, but jumps may be opened (jump.ts). */
+  #jumpsOnly = false;
   /** The SSH user name as the client sent it (`ops+web1`); ssh2 refuses a change between attempts. */
   #login = '';
   #recording: SessionRecording | undefined;
@@ -92,12 +134,15 @@ export class GateConnection {
   readonly #whenClosed: Promise<void>;
   #resolveClosed!: () => void;
 
-  constructor(svc: GateServices, conn: Connection, info: ClientInfo, onGone: () => void) {
+  constructor(svc: GateServices, conn: Connection, info: ClientInfo, onGone: () => void, jump?: JumpOrigin) {
     this.#svc = svc;
     this.#conn = conn;
-    this.#client = `${info.ip}:${info.port}`;
+    this.#jump = jump;
+    this.#client = jump ? jump.client : `${info.ip}:${info.port}`;
     this.#onGone = onGone;
-    this.#logContext = { client: this.#client };
+    this.#logContext = jump
+      ? { client: this.#client, jump_from: jump.outerSession }
+      : { client: this.#client };
     this.#whenClosed = new Promise((resolve) => (this.#resolveClosed = resolve));
 
     // Protocol errors (garbage, a bad MAC, a dropped socket) end this connection, never the gate.
@@ -109,15 +154,11 @@ export class GateConnection {
     conn.on('session', (accept: AcceptConnection<Session>, reject: RejectConnection) =>
       this.onSession(accept, reject),
     );
-    conn.on('tcpip', (_a: AcceptConnection<ServerChannel>, reject: RejectConnection, i: TcpipRequestInfo) => {
-      this.refuseForward('direct-tcpip', {
-        host: i.destIP,
-        port: i.destPort,
-        origin_host: i.srcIP,
-        origin_port: i.srcPort,
-      });
-      reject();
-    });
+    conn.on(
+      'tcpip',
+      (accept: AcceptConnection<ServerChannel>, reject: RejectConnection, i: TcpipRequestInfo) =>
+        this.onDirectTcpip(accept, reject, i),
+    );
     conn.on(
       'openssh.streamlocal',
       (_a: AcceptConnection<ServerChannel>, reject: RejectConnection, i: SocketRequestInfo) => {
@@ -170,8 +211,10 @@ export class GateConnection {
       this.authFailed({ method: ctx.method, ok: false, reason: 'method not allowed' });
       return ctx.reject(['publickey']);
     }
-    const routing = route(svc.config, ctx.username);
-    const user = routing.ok ? routing.route.user : routing.user;
+    // A jump's inner connection belongs to the outer connection's user, whatever its login says.
+    const jump = this.#jump;
+    const routing = jump ? innerRoute(jump.user, jump.target, ctx.username) : route(svc.config, ctx.username);
+    const user = jump ? jump.user : routing.ok ? routing.route.user : routing.user;
     const decision = decidePublicKey(svc.provider, user ? svc.allowList.keysFor(user.name) : [], {
       algo: ctx.key.algo,
       blob: ctx.key.data,
@@ -185,7 +228,8 @@ export class GateConnection {
         if (ctx.signature !== undefined) return ctx.reject(['publickey']);
         return ctx.accept();
       case 'accept':
-        this.#authenticated = { routing, fingerprint: decision.key.fingerprint };
+        if (!user) return ctx.reject(['publickey']); // cannot happen: no user, no keys
+        this.#authenticated = { routing, fingerprint: decision.key.fingerprint, user };
         return ctx.accept();
       case 'reject':
         this.authFailed({
@@ -216,16 +260,17 @@ export class GateConnection {
     const { routing } = auth;
     const login = splitLogin(this.#login);
     const r: Route | undefined = routing.ok ? routing.route : undefined;
-    Object.assign(this.#logContext, {
-      user: r?.user.name ?? printable(login.userName),
-      target: r?.target.name ?? printable(login.targetName ?? ''),
-    });
+    // The authenticated gate user; on a jump's inner connection, the jump fixes the target.
+    const gateUser = auth.user.name;
+    const targetName = r?.target.name ?? this.#jump?.target.name ?? printable(login.targetName ?? '');
+    Object.assign(this.#logContext, { user: gateUser, target: targetName });
 
     let recorder: SessionRecorder | undefined;
     let openFailure: Error | undefined;
     try {
       recorder = svc.log.openSession();
       this.#logContext.session = Buffer.from(recorder.sessionId).toString('hex');
+      this.#jump?.onInnerSession(this.#logContext.session as string);
     } catch (err) {
       openFailure = err as Error;
     }
@@ -254,9 +299,9 @@ export class GateConnection {
 
     recording.record(RecordType.SESSION_START, {
       user: r?.remoteUser ?? '',
-      target: r?.target.name ?? printable(login.targetName ?? ''),
+      target: targetName,
       client: this.#client,
-      gate_user: r?.user.name ?? printable(login.userName),
+      gate_user: gateUser,
       target_host: r?.target.host ?? '',
       target_port: r?.target.port ?? 0,
     });
@@ -280,10 +325,20 @@ export class GateConnection {
     }
     if (this.#refusal || !r) {
       const refusal = this.#refusal ?? new GateError('UPSTREAM_FAILED', 'no route');
-      svc.logger.warn('session refused', { ...this.#logContext, reason: refusal.message });
-      this.#endReason = `refused: ${refusal.message}`;
       this.#upstream = Promise.reject(refusal);
       this.#upstream.catch(() => undefined);
+      if (refusal.code === 'TARGET_REQUIRED') {
+        // `ssh -J ops@gate web1` logs in without a target: only a session channel is refused. A connection
+        // that opens nothing is still hung up after the grace time.
+        this.#jumpsOnly = true;
+        svc.logger.info('no route: jumps only', { ...this.#logContext, reason: refusal.message });
+        this.timer(() => {
+          if (this.#tunnels.size === 0) this.cut(`refused: ${refusal.message}`);
+        }, svc.limits.refusalGraceMs);
+        return;
+      }
+      svc.logger.warn('session refused', { ...this.#logContext, reason: refusal.message });
+      this.#endReason = `refused: ${refusal.message}`;
       this.timer(() => this.cut(this.#endReason), svc.limits.refusalGraceMs);
       return;
     }
@@ -342,6 +397,8 @@ export class GateConnection {
     const recording = this.#recording;
     const upstream = this.#upstream;
     if (!recording || !upstream || this.#closed) return reject();
+    if (this.#jumpsOnly && this.#refusal && this.#endReason === 'client disconnected')
+      this.#endReason = `refused: ${this.#refusal.message}`;
     const channel = this.#nextChannel++;
     if (!recording.record(RecordType.CHANNEL_OPEN, { channel, type: 'session' })) {
       // Nothing can be recorded. A live session is being cut; a refused one is still told why.
@@ -368,13 +425,137 @@ export class GateConnection {
   }
 
   private refuseForward(kind: string, details: Record<string, unknown>): void {
-    this.#recording?.record(RecordType.FORWARD, { kind, allowed: false, ...details });
-    this.#svc.logger.warn('forwarding refused', { ...this.#logContext, kind, ...details });
+    const fields = { reason: 'policy', ...details };
+    this.#recording?.record(RecordType.FORWARD, { kind, allowed: false, ...fields });
+    this.#svc.logger.warn('forwarding refused', { ...this.#logContext, kind, ...fields });
+  }
+
+  // --- direct-tcpip: jumps and port forwards ----------------------------------------------------------
+
+  private onDirectTcpip(
+    accept: AcceptConnection<ServerChannel>,
+    reject: RejectConnection,
+    i: TcpipRequestInfo,
+  ): void {
+    const details: DirectTcpipDetails = {
+      host: i.destIP,
+      port: i.destPort,
+      origin_host: i.srcIP,
+      origin_port: i.srcPort,
+    };
+    const auth = this.#authenticated;
+    if (!auth || !this.#recording || this.#closed) return reject();
+    // A refused login (unknown target, recording down, …) may do nothing; a plain one may jump.
+    const refused = this.#refusal !== undefined && !this.#jumpsOnly;
+    const decision = refused
+      ? { kind: 'forward' as const }
+      : decideDirectTcpip(this.#svc.config, auth.user, i.destIP, i.destPort, this.#jump !== undefined);
+    switch (decision.kind) {
+      case 'jump':
+        return this.openJump(accept, reject, auth.user, decision.target, details);
+      case 'jump-refused':
+        // The client sees the same refusal as for any destination: it learns nothing about targets.
+        this.refuseForward('direct-tcpip', {
+          ...details,
+          jump: true,
+          target: decision.target.name,
+          reason: decision.reason,
+        });
+        return reject();
+      case 'forward': {
+        const r = auth.routing.ok && !refused ? auth.routing.route : undefined;
+        if (r?.target.allow_port_forwarding) return this.openForward(accept, reject, details);
+        this.refuseForward('direct-tcpip', { ...details });
+        return reject();
+      }
+    }
+  }
+
+  /** ProxyJump: the channel's bytes are an inner SSH connection, terminated on the gate (gate.ts). */
+  private openJump(
+    accept: AcceptConnection<ServerChannel>,
+    reject: RejectConnection,
+    user: User,
+    target: Target,
+    details: DirectTcpipDetails,
+  ): void {
+    const recording = this.#recording;
+    const channel = this.#nextChannel++;
+    const opened = {
+      kind: 'direct-tcpip',
+      allowed: true,
+      channel,
+      ...details,
+      jump: true,
+      target: target.name,
+    };
+    if (!recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
+    const stream = accept();
+    if (!stream) return;
+    stream.on('error', () => undefined);
+    this.#svc.logger.info('jump opened', { ...this.#logContext, jump_target: target.name, channel });
+    let innerSession: string | undefined;
+    let finished = false;
+    const tunnel: LiveTunnel = {
+      abort: () => {
+        finish();
+        stream.destroy();
+      },
+    };
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.#tunnels.delete(tunnel);
+      recording.record(RecordType.FORWARD, {
+        ...opened,
+        event: 'close',
+        ...(innerSession ? { inner_session: innerSession } : {}),
+      });
+      this.#svc.logger.info('jump closed', { ...this.#logContext, jump_target: target.name, channel });
+      this.maybeHangUp();
+    };
+    stream.on('close', finish);
+    this.#tunnels.add(tunnel);
+    this.#svc.injectJump(stream, {
+      user,
+      target,
+      client: this.#client,
+      outerSession: String(this.#logContext.session ?? ''),
+      onInnerSession: (id) => (innerSession = id),
+    });
+  }
+
+  /** `ssh -L`/`-W` to a target that allows it: a channel to the same destination from the target. */
+  private openForward(
+    accept: AcceptConnection<ServerChannel>,
+    reject: RejectConnection,
+    details: DirectTcpipDetails,
+  ): void {
+    const recording = this.#recording;
+    const upstream = this.#upstream;
+    const channel = this.#nextChannel++;
+    const opened = { kind: 'direct-tcpip', allowed: true, channel, ...details };
+    if (!upstream || !recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
+    this.#svc.logger.info('port forward opened', { ...this.#logContext, channel, ...details });
+    const forward: LiveTunnel = startPortForward({
+      upstream,
+      destination: details,
+      accept: () => (this.#closed ? undefined : accept()),
+      reject,
+      onClosed: (totals, error) => {
+        this.#tunnels.delete(forward);
+        const counts = { bytes_in: totals.bytesIn, bytes_out: totals.bytesOut, ...(error ? { error } : {}) };
+        recording.record(RecordType.FORWARD, { ...opened, event: 'close', ...counts });
+        this.#svc.logger.info('port forward closed', { ...this.#logContext, channel, ...counts });
+        this.maybeHangUp();
+      },
+    });
+    this.#tunnels.add(forward);
   }
 
   /** After a refusal, or once the target has gone, the connection ends with its last channel. */
   private maybeHangUp(): void {
-    if (this.#bridges.size > 0) return;
+    if (this.#bridges.size > 0 || this.#tunnels.size > 0) return;
     if (this.#refusal || this.#upstreamGone || this.#endReason.startsWith('refused')) {
       setImmediate(() => this.#conn.end());
     }
@@ -396,6 +577,7 @@ export class GateConnection {
     if (this.#closed) return;
     this.#endReason = this.#endReason === 'client disconnected' ? reason : this.#endReason;
     for (const b of this.#bridges) b.abort();
+    for (const t of [...this.#tunnels]) t.abort();
     this.#upstreamClient?.end();
     this.#conn.end();
     // ssh2's end() half-closes; a client that does not close its side is cut loose shortly after.
@@ -410,6 +592,8 @@ export class GateConnection {
     for (const t of this.#timers) clearTimeout(t);
     for (const b of this.#bridges) b.abort();
     this.#bridges.clear();
+    for (const t of [...this.#tunnels]) t.abort();
+    this.#tunnels.clear();
     this.#upstreamClient?.end();
     this.#recording?.end(this.#endReason);
     if (this.#recording)

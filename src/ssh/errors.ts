@@ -12,6 +12,8 @@ export type GateErrorCode =
   | 'TARGET_DENIED'
   /** A plain `user` login, but the user may reach several targets (or none). */
   | 'TARGET_REQUIRED'
+  /** A ProxyJump's inner login names another gate user, or another target, than the jump (jump.ts). */
+  | 'JUMP_LOGIN_MISMATCH'
   /** The target's TCP port does not answer, or the handshake times out. */
   | 'TARGET_UNREACHABLE'
   /** The target presented a host key that is not pinned for it (or one pinned as revoked). */

@@ -10,9 +10,15 @@
  *   every ssh2 connection and the server have an `error` listener.
  * - When the log fails (`recordingFailed`, wired to SealedLog's onFailure), fail-closed sessions end at
  *   once and an ALERT goes to the operational log.
+ * - ProxyJump: a jump channel's stream is handed to the same Server (`injectSocket`, which takes any
+ *   duplex), so the inner SSH connection gets the gate's host key, algorithms and a GateConnection of its
+ *   own. ssh2 reports the new connection only once the client's version line has arrived, with the stream
+ *   as the connection's socket; the jump's origin is found again by that stream.
  */
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
@@ -20,7 +26,7 @@ import { sshServerHostKeyPem, type CryptoProvider } from '../crypto/index.js';
 import type { SealedLog } from '../seal/log.js';
 import { legAlgorithms, toSsh2 } from './algorithms.js';
 import { AllowList } from './auth.js';
-import { GateConnection, type GateLimits } from './connection.js';
+import { GateConnection, type GateLimits, type GateServices, type JumpOrigin } from './connection.js';
 import { GateError } from './errors.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
@@ -82,7 +88,11 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
   checkKnownHosts(config, logger);
 
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const services = {
+  const live = new Set<GateConnection>();
+  let failure: Error | undefined;
+  /** Jump streams handed to the server, until ssh2 reports their connection. */
+  const jumps = new WeakMap<Duplex, JumpOrigin>();
+  const services: GateServices = {
     config,
     provider,
     log,
@@ -91,9 +101,12 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     agent,
     upstreamAlgorithms: upstreamLeg,
     limits,
+    injectJump(stream: Duplex, origin: JumpOrigin): void {
+      jumps.set(stream, origin);
+      // Typed as a Socket, but ssh2 uses only the stream (remoteAddress and setNoDelay are optional there).
+      server.injectSocket(stream as Socket);
+    },
   };
-  const live = new Set<GateConnection>();
-  let failure: Error | undefined;
 
   const server = new ssh2.Server(
     {
@@ -103,7 +116,10 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
       ...(config.ssh?.banner ? { banner: config.ssh.banner } : {}),
     },
     (conn: Connection, info: ClientInfo) => {
-      const gc = new GateConnection(services, conn, info, () => live.delete(gc));
+      // ssh2 keeps the socket (here: maybe a jump's stream) as `_sock`; it has no public accessor.
+      const sock = (conn as unknown as { _sock?: Duplex })._sock;
+      const jump = sock ? jumps.get(sock) : undefined;
+      const gc = new GateConnection(services, conn, info, () => live.delete(gc), jump);
       live.add(gc);
       if (failure) gc.recordingFailed(failure);
     },

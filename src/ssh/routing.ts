@@ -20,7 +20,7 @@ export interface Route {
 
 export type RoutingCode = Extract<
   GateErrorCode,
-  'UNKNOWN_USER' | 'UNKNOWN_TARGET' | 'TARGET_DENIED' | 'TARGET_REQUIRED'
+  'UNKNOWN_USER' | 'UNKNOWN_TARGET' | 'TARGET_DENIED' | 'TARGET_REQUIRED' | 'JUMP_LOGIN_MISMATCH'
 >;
 
 export interface Refusal {
