@@ -26,6 +26,7 @@ describe('jump decisions (jump.ts)', () => {
     port,
     known_hosts: '/dev/null',
     on_record_failure: 'fail-closed',
+    forward_input: 'when-sealed',
     allow_port_forwarding: false,
   });
   const targets = [target('web1'), target('db1', 2200), { ...target('ro'), user: 'readonly' }];
