@@ -106,6 +106,13 @@ interface AuthRecord {
   readonly reason?: string;
 }
 
+/** Upstream failures that raise an ALERT (sealed, and in the operational log), with their severity. */
+const ALERTING_UPSTREAM_FAILURES: Partial<Record<GateError['code'], 'critical' | 'warning'>> = {
+  HOST_KEY_MISMATCH: 'critical',
+  HOST_KEY_UNPINNED: 'critical',
+  NO_COMMON_ALGORITHM: 'warning',
+};
+
 export class GateConnection {
   readonly #svc: GateServices;
   readonly #conn: Connection;
@@ -373,10 +380,13 @@ export class GateConnection {
           ? err
           : new GateError('UPSTREAM_FAILED', `${describeTarget(r.target)}: ${(err as Error).message}`);
       this.#endReason = `refused: ${e.message}`;
-      if (e.code === 'HOST_KEY_MISMATCH' || e.code === 'HOST_KEY_UNPINNED') {
+      // A changed host key may be an attack; a target with no algorithm the policy allows is one that
+      // cannot be reached compliantly (in FIPS mode: it offers only non-approved algorithms).
+      const severity = ALERTING_UPSTREAM_FAILURES[e.code];
+      if (severity) {
         recording?.record(RecordType.ALERT, {
           rule: `upstream.${e.code.toLowerCase()}`,
-          severity: 'critical',
+          severity,
           message: e.message,
         });
         svc.logger.error(`ALERT: ${e.message}`, {

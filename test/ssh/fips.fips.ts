@@ -6,7 +6,7 @@
  * - clients offering only non-approved algorithms (chacha20-poly1305, curve25519, ssh-ed25519) are
  *   refused in the handshake;
  * - targets offering only non-approved algorithms are refused by the gate (NO_COMMON_ALGORITHM), with a
- *   message on the client's stderr;
+ *   message on the client's stderr and an ALERT (sealed and in the operational log);
  * - ssh-audit sees nothing on the client leg that FIPS_APPROVED_SSH does not list.
  */
 import assert from 'node:assert/strict';
@@ -177,13 +177,12 @@ describe('SSH gate in a FIPS-mode Node', () => {
       // The gate did reach the target (the refusal is the handshake's), and nobody logged in.
       assert.ok(target.connections() > reached);
       assert.doesNotMatch(target.log(), /Accepted publickey/);
-      const warn = fx.opsLog.find(
-        (l) =>
-          l.message === 'cannot connect to target' && l.code === 'NO_COMMON_ALGORITHM' && l.target === name,
+      const alert = fx.opsLog.find(
+        (l) => l.alert === 'upstream.no_common_algorithm' && l.level === 'error' && l.target === name,
       );
-      assert.ok(warn, JSON.stringify(fx.opsLog.filter((l) => l.message === 'cannot connect to target')));
-      // What the gate does (src/ssh/connection.ts): the session is recorded and ends "refused: …", with
-      // no output, no exit status, and no ALERT (ALERTs are for host key mismatches and routing denials).
+      assert.ok(alert, JSON.stringify(fx.opsLog.filter((l) => l.alert)));
+      // What the gate does (src/ssh/connection.ts): the session is recorded with an ALERT and ends
+      // "refused: …", with no output and no exit status.
       // The client's EXEC request is recorded only if it arrived before the upstream handshake failed.
       // The client may exit before the gate has written SESSION_END, so wait for it.
       let session: Rec[] = [];
@@ -203,9 +202,14 @@ describe('SSH gate in a FIPS-mode Node', () => {
         'AUTH_RESULT',
         'CHANNEL_OPEN',
         'EXEC',
+        'ALERT',
         'CHANNEL_CLOSE',
         'SESSION_END',
       ]);
+      const sealedAlert = session.find((x) => x.type === 'ALERT');
+      assert.equal(sealedAlert?.payload.rule, 'upstream.no_common_algorithm');
+      assert.equal(sealedAlert?.payload.severity, 'warning');
+      assert.match(String(sealedAlert?.payload.message), /offers no algorithm the gate's policy allows/);
       assert.deepEqual(
         types.filter((t) => !allowed.has(t)),
         [],
