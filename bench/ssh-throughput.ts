@@ -45,7 +45,8 @@ async function transfer(bed: Testbed, args: string[], dir: Direction, size: numb
   const timeoutMs = Math.max(120_000, (size / 5e6) * 1000);
   const r = await timedShell(SCRIPTS[dir](size), args, timeoutMs);
   const got = Number(r.stdout.trim());
-  if (got !== size) throw new Error(`${dir} via ${args === bed.gate ? 'gate' : 'direct'}: ${got} bytes, not ${size}`);
+  if (got !== size)
+    throw new Error(`${dir} via ${args === bed.gate ? 'gate' : 'direct'}: ${got} bytes, not ${size}`);
   return size / r.seconds;
 }
 
@@ -124,6 +125,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`ssh-throughput: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `ssh-throughput: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });
