@@ -20,7 +20,7 @@
  */
 import { cpus } from 'node:os';
 import Table from 'cli-table3';
-import { BENCH_CIPHER, startTestbed, type Testbed } from './lib/testbed.js';
+import { BENCH_CIPHER, processCpuSeconds, startTestbed, type Testbed } from './lib/testbed.js';
 import { flag, fmt, loadAverages, median, numberOption, stringOption, timedShell } from './lib/run.js';
 
 const TARGET = { normal: 0.7, fips: 0.6 };
@@ -33,38 +33,58 @@ const SCRIPTS: Record<Direction, (size: number) => string> = {
   upload: (size) => `head -c ${size} /dev/zero | ssh "$@" 'wc -c'`,
 };
 
-interface Sample {
-  readonly direct: number;
+/** CPU seconds spent during one transfer, by side. */
+interface Cpu {
+  /** The local end: ssh, head or wc, and the shell (children this process waited for). */
+  readonly client: number;
+  /** sshd's processes for the connection. */
+  readonly sshd: number;
+  /** The gate process (0 for a direct transfer). */
   readonly gate: number;
-  /** Gate CPU seconds during the gate transfer. */
-  readonly gateCpu: number;
 }
 
-async function transfer(bed: Testbed, args: string[], dir: Direction, size: number): Promise<number> {
-  // Generous: 1 GiB at 10 MB/s on a loaded machine is under two minutes.
+interface Sample {
+  /** Bytes per second. */
+  readonly direct: number;
+  readonly gate: number;
+  readonly directCpu: Cpu;
+  readonly gateCpu: Cpu;
+}
+
+async function transfer(
+  bed: Testbed,
+  path: 'direct' | 'gate',
+  dir: Direction,
+  size: number,
+): Promise<{ rate: number; cpu: Cpu }> {
+  // Generous: 1 GiB at 5 MB/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (size / 5e6) * 1000);
-  const r = await timedShell(SCRIPTS[dir](size), args, timeoutMs);
+  const clientCpu = () => processCpuSeconds('self', 'children');
+  const before = { client: clientCpu(), sshd: bed.sshdCpuSeconds(), gate: bed.gateCpuSeconds() };
+  const r = await timedShell(SCRIPTS[dir](size), bed[path], timeoutMs);
+  // sshd reaps the connection's processes just after the client sees the channel close.
+  await new Promise((res) => setTimeout(res, 300));
+  const cpu = {
+    client: clientCpu() - before.client,
+    sshd: bed.sshdCpuSeconds() - before.sshd,
+    gate: bed.gateCpuSeconds() - before.gate,
+  };
   const got = Number(r.stdout.trim());
-  if (got !== size)
-    throw new Error(`${dir} via ${args === bed.gate ? 'gate' : 'direct'}: ${got} bytes, not ${size}`);
-  return size / r.seconds;
+  if (got !== size) throw new Error(`${dir} via ${path}: ${got} bytes arrived, not ${size}`);
+  return { rate: size / r.seconds, cpu };
 }
 
 async function round(bed: Testbed, dir: Direction, size: number, gateFirst: boolean): Promise<Sample> {
-  let direct = 0;
-  let gate = 0;
-  let gateCpu = 0;
-  for (const which of gateFirst ? ['gate', 'direct'] : ['direct', 'gate']) {
-    if (which === 'direct') {
-      direct = await transfer(bed, bed.direct, dir, size);
-    } else {
-      const cpu0 = bed.gateCpuSeconds();
-      gate = await transfer(bed, bed.gate, dir, size);
-      gateCpu = bed.gateCpuSeconds() - cpu0;
-    }
+  const out: Partial<Record<'direct' | 'gate', { rate: number; cpu: Cpu }>> = {};
+  for (const path of gateFirst ? (['gate', 'direct'] as const) : (['direct', 'gate'] as const)) {
+    out[path] = await transfer(bed, path, dir, size);
   }
-  return { direct, gate, gateCpu };
+  const { direct, gate } = out as Required<typeof out>;
+  return { direct: direct.rate, gate: gate.rate, directCpu: direct.cpu, gateCpu: gate.cpu };
 }
+
+const cpuText = (c: Cpu): string =>
+  `client ${fmt(c.client, 1)}, sshd ${fmt(c.sshd, 1)}${c.gate ? `, gate ${fmt(c.gate, 1)}` : ''}`;
 
 async function main(): Promise<void> {
   const size = numberOption('--size', GIB);
@@ -92,7 +112,7 @@ async function main(): Promise<void> {
         samples[dir].push(s);
         process.stdout.write(
           `  run ${i + 1} ${dir}: direct ${fmt(s.direct / 1e6, 1)} MB/s, gate ${fmt(s.gate / 1e6, 1)} MB/s ` +
-            `(ratio ${fmt(s.gate / s.direct, 2)}), gate CPU ${fmt(s.gateCpu, 1)} s\n`,
+            `(ratio ${fmt(s.gate / s.direct, 2)}); CPU s direct: ${cpuText(s.directCpu)}; via gate: ${cpuText(s.gateCpu)}\n`,
         );
       }
     }
@@ -101,7 +121,16 @@ async function main(): Promise<void> {
   }
 
   const table = new Table({
-    head: ['direction', 'direct sshd', 'through the gate', 'ratio', 'target', '', 'gate CPU\nper GiB'],
+    head: [
+      'direction',
+      'direct sshd',
+      'through the gate',
+      'ratio',
+      'target',
+      '',
+      'CPU s per GiB,\ndirect\n(client + sshd)',
+      'CPU s per GiB,\nvia gate\n(client + sshd\n+ gate)',
+    ],
     style: { head: [], border: [] },
   });
   for (const dir of directions) {
@@ -114,14 +143,28 @@ async function main(): Promise<void> {
       fmt(ratio, 2),
       `≥ ${fmt(target, 2)}`,
       ratio >= target ? 'met' : 'MISSED',
-      `${fmt(median(s.map((x) => (x.gateCpu * GIB) / size)), 1)} s`,
+      cpuPerGib(
+        s.map((x) => x.directCpu),
+        size,
+      ),
+      cpuPerGib(
+        s.map((x) => x.gateCpu),
+        size,
+      ),
     ]);
   }
   process.stdout.write(`${table.toString()}\n`);
   process.stdout.write(
     `ratio = median over runs of (gate MB/s / direct MB/s), each run measuring both paths back to back.\n` +
-      `gate CPU = the gate process's user + system time during its transfer. Load average at the end: ${await loadAverages()}\n`,
+      `CPU = user + system time during the transfer (medians): the local ssh with head/wc, sshd's processes,\n` +
+      `the gate process. Load average at the end: ${await loadAverages()}\n`,
   );
+}
+
+function cpuPerGib(cpu: readonly Cpu[], size: number): string {
+  const per = (f: (c: Cpu) => number) => fmt((median(cpu.map(f)) * GIB) / size, 1);
+  const gate = cpu.some((c) => c.gate > 0) ? ` + ${per((c) => c.gate)}` : '';
+  return `${per((c) => c.client)} + ${per((c) => c.sshd)}${gate}`;
 }
 
 main().catch((err: unknown) => {

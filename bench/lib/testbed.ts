@@ -36,6 +36,8 @@ export interface Testbed {
   readonly gate: string[];
   /** The gate's CPU time so far (user + system), seconds. */
   gateCpuSeconds(): number;
+  /** The CPU time of sshd's finished connections so far (every process of a connection), seconds. */
+  sshdCpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -45,12 +47,16 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   return r.stdout;
 }
 
-/** utime + stime of a process from /proc/PID/stat (clock ticks: 100 per second on Linux). */
-export function processCpuSeconds(pid: number): number {
+/**
+ * CPU time of a process from /proc/PID/stat (clock ticks: 100 per second on Linux), seconds: its own
+ * (utime + stime), or that of its children it has waited for (cutime + cstime).
+ */
+export function processCpuSeconds(pid: number | 'self', which: 'own' | 'children' = 'own'): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5); the slice starts at field 3.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  // Fields 14-17 of stat(5); the slice starts at field 3.
+  const at = which === 'own' ? 11 : 13;
+  return (Number(fields[at]) + Number(fields[at + 1])) / 100;
 }
 
 function sshArgs(knownHosts: string, key: string, port: number, login: string): string[] {
@@ -148,6 +154,7 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
       direct: sshArgs(directKnownHosts, userKey, sshd.port, `${sshd.user}@127.0.0.1`),
       gate: sshArgs(gateKnownHosts, userKey, port, 'demo+local@127.0.0.1'),
       gateCpuSeconds: () => processCpuSeconds(gatePid),
+      sshdCpuSeconds: () => processCpuSeconds(sshd.pid, 'children'),
       async stop() {
         if (child.exitCode === null) {
           const exited = new Promise((r) => child.once('exit', r));
