@@ -3,7 +3,7 @@
  * directly, measured in the same run (the issue's targets: ≥ 0.70 of direct, ≥ 0.60 in FIPS mode).
  *
  *     npx tsc -p tsconfig.json && node dist/bench/ssh-throughput.js [--size 1G] [--runs 3] [--fips]
- *         [--no-upload] [--gate-prof DIR]
+ *         [--no-upload] [--gate-prof DIR] [--gate-node-arg FLAG]...
  *
  * The test bed (lib/testbed.ts) is a real sshd and `sealgate serve` as a child process with recording and
  * sealing on (default log policy); `--fips` runs the gate in a FIPS-mode Node (`--force-fips`, the
@@ -16,12 +16,22 @@
  *   upload:   `head -c SIZE /dev/zero | ssh HOST 'wc -c'`
  * and checks that SIZE bytes arrived. Reports the median MB/s of each path (MB = 10^6 bytes), the median
  * of the per-run ratios, and the gate process's CPU time (user + system, from /proc) per GiB moved.
- * `--gate-prof DIR` runs the gate with `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile on exit).
+ * `--gate-prof DIR` runs the gate with `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile on exit);
+ * `--gate-node-arg FLAG` passes any other Node flag to the gate (e.g. `--max-semi-space-size=32`).
  */
 import { cpus } from 'node:os';
 import Table from 'cli-table3';
 import { BENCH_CIPHER, processCpuSeconds, startTestbed, type Testbed } from './lib/testbed.js';
-import { flag, fmt, loadAverages, median, numberOption, stringOption, timedShell } from './lib/run.js';
+import {
+  flag,
+  fmt,
+  listOption,
+  loadAverages,
+  median,
+  numberOption,
+  stringOption,
+  timedShell,
+} from './lib/run.js';
 
 const TARGET = { normal: 0.7, fips: 0.6 };
 const GIB = 1024 ** 3;
@@ -60,13 +70,12 @@ async function transfer(
   // Generous: 1 GiB at 5 MB/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (size / 5e6) * 1000);
   const clientCpu = () => processCpuSeconds('self', 'children');
-  const before = { client: clientCpu(), sshd: bed.sshdCpuSeconds(), gate: bed.gateCpuSeconds() };
+  const before = { client: clientCpu(), gate: bed.gateCpuSeconds() };
+  const sshd = bed.trackSshd();
   const r = await timedShell(SCRIPTS[dir](size), bed[path], timeoutMs);
-  // sshd reaps the connection's processes just after the client sees the channel close.
-  await new Promise((res) => setTimeout(res, 300));
   const cpu = {
     client: clientCpu() - before.client,
-    sshd: bed.sshdCpuSeconds() - before.sshd,
+    sshd: sshd.stop(),
     gate: bed.gateCpuSeconds() - before.gate,
   };
   const got = Number(r.stdout.trim());
@@ -83,8 +92,8 @@ async function round(bed: Testbed, dir: Direction, size: number, gateFirst: bool
   return { direct: direct.rate, gate: gate.rate, directCpu: direct.cpu, gateCpu: gate.cpu };
 }
 
-const cpuText = (c: Cpu): string =>
-  `client ${fmt(c.client, 1)}, sshd ${fmt(c.sshd, 1)}${c.gate ? `, gate ${fmt(c.gate, 1)}` : ''}`;
+const cpuText = (c: Cpu, withGate: boolean): string =>
+  `client ${fmt(c.client, 1)}, sshd ${fmt(c.sshd, 1)}${withGate ? `, gate ${fmt(c.gate, 1)}` : ''}`;
 
 async function main(): Promise<void> {
   const size = numberOption('--size', GIB);
@@ -92,12 +101,16 @@ async function main(): Promise<void> {
   const fips = flag('--fips');
   const directions: Direction[] = flag('--no-upload') ? ['download'] : ['download', 'upload'];
   const prof = stringOption('--gate-prof');
+  const nodeArgs = [
+    ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+    ...listOption('--gate-node-arg'),
+  ];
   const target = fips ? TARGET.fips : TARGET.normal;
 
   const load0 = await loadAverages();
   const bed = await startTestbed({
     fips,
-    ...(prof ? { gateNodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {}),
+    gateNodeArgs: nodeArgs,
   });
   const samples: Record<Direction, Sample[]> = { download: [], upload: [] };
   try {
@@ -112,7 +125,7 @@ async function main(): Promise<void> {
         samples[dir].push(s);
         process.stdout.write(
           `  run ${i + 1} ${dir}: direct ${fmt(s.direct / 1e6, 1)} MB/s, gate ${fmt(s.gate / 1e6, 1)} MB/s ` +
-            `(ratio ${fmt(s.gate / s.direct, 2)}); CPU s direct: ${cpuText(s.directCpu)}; via gate: ${cpuText(s.gateCpu)}\n`,
+            `(ratio ${fmt(s.gate / s.direct, 2)}); CPU s direct: ${cpuText(s.directCpu, false)}; via gate: ${cpuText(s.gateCpu, true)}\n`,
         );
       }
     }
@@ -146,10 +159,12 @@ async function main(): Promise<void> {
       cpuPerGib(
         s.map((x) => x.directCpu),
         size,
+        false,
       ),
       cpuPerGib(
         s.map((x) => x.gateCpu),
         size,
+        true,
       ),
     ]);
   }
@@ -161,9 +176,9 @@ async function main(): Promise<void> {
   );
 }
 
-function cpuPerGib(cpu: readonly Cpu[], size: number): string {
+function cpuPerGib(cpu: readonly Cpu[], size: number, withGate: boolean): string {
   const per = (f: (c: Cpu) => number) => fmt((median(cpu.map(f)) * GIB) / size, 1);
-  const gate = cpu.some((c) => c.gate > 0) ? ` + ${per((c) => c.gate)}` : '';
+  const gate = withGate ? ` + ${per((c) => c.gate)}` : '';
   return `${per((c) => c.client)} + ${per((c) => c.sshd)}${gate}`;
 }
 

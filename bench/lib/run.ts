@@ -23,6 +23,13 @@ export function stringOption(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+/** Every value of a repeatable `--name VALUE` option. */
+export function listOption(name: string): string[] {
+  return process.argv.flatMap((a, i) =>
+    a === name && i + 1 < process.argv.length ? [process.argv[i + 1]!] : [],
+  );
+}
+
 /** The median of an odd count, the mean of the two middle values of an even one. */
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);

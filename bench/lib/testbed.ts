@@ -36,8 +36,12 @@ export interface Testbed {
   readonly gate: string[];
   /** The gate's CPU time so far (user + system), seconds. */
   gateCpuSeconds(): number;
-  /** The CPU time of sshd's finished connections so far (every process of a connection), seconds. */
-  sshdCpuSeconds(): number;
+  /**
+   * Starts adding up the CPU time of sshd's connection processes (its descendants, polled every 50 ms:
+   * sshd does not wait for all of them, so its children's times in /proc miss some). `stop` returns
+   * the seconds used since the start, missing at most the last 50 ms of each process.
+   */
+  trackSshd(): { stop(): number };
   stop(): Promise<void>;
 }
 
@@ -57,6 +61,54 @@ export function processCpuSeconds(pid: number | 'self', which: 'own' | 'children
   // Fields 14-17 of stat(5); the slice starts at field 3.
   const at = which === 'own' ? 11 : 13;
   return (Number(fields[at]) + Number(fields[at + 1])) / 100;
+}
+
+/** The pids of a process's descendants (Linux /proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8');
+    } catch {
+      return; // gone
+    }
+    for (const c of text.split(' ').filter(Boolean).map(Number)) {
+      out.push(c);
+      visit(c);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+function trackDescendants(root: number): { stop(): number } {
+  const start = new Map<number, number>();
+  const last = new Map<number, number>();
+  const poll = (first: boolean) => {
+    for (const pid of descendants(root)) {
+      let cpu: number;
+      try {
+        cpu = processCpuSeconds(pid);
+      } catch {
+        continue;
+      }
+      if (first) start.set(pid, cpu);
+      else if (!start.has(pid)) start.set(pid, 0);
+      last.set(pid, cpu);
+    }
+  };
+  poll(true);
+  const timer = setInterval(() => poll(false), 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      poll(false);
+      let sum = 0;
+      for (const [pid, cpu] of last) sum += cpu - (start.get(pid) ?? 0);
+      return sum;
+    },
+  };
 }
 
 function sshArgs(knownHosts: string, key: string, port: number, login: string): string[] {
@@ -154,7 +206,7 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
       direct: sshArgs(directKnownHosts, userKey, sshd.port, `${sshd.user}@127.0.0.1`),
       gate: sshArgs(gateKnownHosts, userKey, port, 'demo+local@127.0.0.1'),
       gateCpuSeconds: () => processCpuSeconds(gatePid),
-      sshdCpuSeconds: () => processCpuSeconds(sshd.pid, 'children'),
+      trackSshd: () => trackDescendants(sshd.pid),
       async stop() {
         if (child.exitCode === null) {
           const exited = new Promise((r) => child.once('exit', r));
