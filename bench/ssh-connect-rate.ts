@@ -17,7 +17,7 @@
  */
 import { cpus } from 'node:os';
 import Table from 'cli-table3';
-import { BENCH_CIPHER, startTestbed, type Testbed } from './lib/testbed.js';
+import { BENCH_CIPHER, BENCH_KEX, startTestbed, type Testbed } from './lib/testbed.js';
 import { flag, fmt, loadAverages, median, numberOption, timedShell } from './lib/run.js';
 
 const TARGET = 0.5;
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(
       `ssh-connect-rate: gate in ${fips ? 'FIPS mode' : 'normal mode'}; ${count} connections per measure; ` +
-        `${BENCH_CIPHER}; ${runs} run${runs === 1 ? '' : 's'}; Node ${process.version}; ` +
+        `${BENCH_KEX}, ${BENCH_CIPHER}; ${runs} run${runs === 1 ? '' : 's'}; Node ${process.version}; ` +
         `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}; load average ${load0}\n`,
     );
     // Warm-up: the first connections pay for page cache and JIT, on both paths.

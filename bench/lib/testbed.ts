@@ -4,8 +4,8 @@
  * gate with the FIPS provider's environment and recording and sealing are on (the default log policy).
  *
  * The same OpenSSH client and the same key reach sshd two ways: directly, and through the gate
- * (`demo+local@`). Both legs of the gate and the direct connection are pinned to one cipher, so the
- * comparison is like for like. The gate's CPU time is read from /proc (utime + stime).
+ * (`demo+local@`). Both legs of the gate and the direct connection are pinned to one cipher and one key
+ * exchange (sshd accepts only those), so the comparison is like for like. The gate's CPU time is read from /proc (utime + stime).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,8 +15,9 @@ import { parse, stringify } from 'yaml';
 import { fipsDir, fipsEnvironment } from '../../src/crypto/index.js';
 import { freePort, startSshd, type Sshd } from '../../test/helpers/sshd.js';
 
-/** Both legs and the direct connection use this cipher. */
+/** Both legs and the direct connection use this cipher, and this key exchange (approved in FIPS mode). */
 export const BENCH_CIPHER = 'aes256-gcm@openssh.com';
+export const BENCH_KEX = 'ecdh-sha2-nistp256';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
 const SEALGATE = join(REPO, 'bin', 'sealgate.js');
@@ -126,6 +127,7 @@ function sshArgs(knownHosts: string, key: string, port: number, login: string): 
     ...o('Compression=no'),
     ...o('LogLevel=ERROR'),
     ...o('ConnectTimeout=30'),
+    ...o(`KexAlgorithms=${BENCH_KEX}`),
     '-c',
     BENCH_CIPHER,
     '-T',
@@ -149,7 +151,9 @@ async function waitForListening(child: ChildProcess, logFile: string, timeoutMs 
 }
 
 export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
-  const sshd: Sshd = await startSshd({ extraConfig: [`Ciphers ${BENCH_CIPHER}`, 'LogLevel ERROR'] });
+  const sshd: Sshd = await startSshd({
+    extraConfig: [`Ciphers ${BENCH_CIPHER}`, `KexAlgorithms ${BENCH_KEX}`, 'LogLevel ERROR'],
+  });
   const dir = mkdtempSync(join(tmpdir(), 'sealgate-bench-'));
   try {
     const gateDir = join(dir, 'gate');
