@@ -9,7 +9,9 @@
  *     signed.state     the signer's last signed size and root (signer.ts writes it)
  *     writer.lock      {"run_id","pid","boot_id"} while a writer runs
  *
- * Writes are group-committed: `append` copies the frame into a pending batch and returns at once; the
+ * Writes are group-committed: `append` copies the frame into a pending batch and returns at once (the
+ * large parts of an entry appended in parts, a sealed record's ciphertext, are kept by reference
+ * instead: written from where they lie, never copied; their owner hands them over); the
  * batch is written with one writev and fdatasynced (entries.bin and entries.idx) when
  * `fsyncEveryEntries` entries are pending or `fsyncEveryMs` has passed since the first of them. Its
  * `durable` promise settles after that fsync: that is the acknowledgement of FORMAT.md §6.
