@@ -85,6 +85,8 @@ export interface CryptoProvider {
 
   randomBytes(length: number): Uint8Array;
   digest(hash: HashAlg, data: Uint8Array): Uint8Array;
+  /** The digest of the parts' concatenation, without concatenating them (the record path's leaf hash). */
+  digestParts(hash: HashAlg, parts: readonly Uint8Array[]): Uint8Array;
   hmac(hash: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array;
   /** HKDF (RFC 5869). The suite uses SHA-512. */
   hkdf(hash: HashAlg, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
@@ -101,6 +103,12 @@ export interface CryptoProvider {
     plaintext: Uint8Array,
     into?: { buffer: Uint8Array; offset: number },
   ): Uint8Array;
+  /**
+   * AES-256-GCM over the concatenation of `plaintext`, without concatenating it: returns the ciphertext
+   * of each part, in order, then the 16-byte tag. Joined, they are exactly what `aesGcmSeal` returns for
+   * the joined plaintext. The record path seals a data payload (u32 channel, bytes) this way, with no copy.
+   */
+  aesGcmSealParts(params: AeadParams, plaintext: readonly Uint8Array[]): Uint8Array[];
   /** AES-256-GCM. Input is ciphertext || tag. Throws AUTHENTICATION_FAILED and releases nothing on a bad tag. */
   aesGcmOpen(params: AeadParams, sealed: Uint8Array): Uint8Array;
 

@@ -68,6 +68,9 @@ export class RoutingProvider implements CryptoProvider {
   digest(hash: HashAlg, data: Uint8Array): Uint8Array {
     return this.software.digest(hash, data);
   }
+  digestParts(hash: HashAlg, parts: readonly Uint8Array[]): Uint8Array {
+    return this.software.digestParts(hash, parts);
+  }
   hmac(hash: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array {
     return this.software.hmac(hash, key, data);
   }
@@ -77,8 +80,15 @@ export class RoutingProvider implements CryptoProvider {
   equal(a: Uint8Array, b: Uint8Array): boolean {
     return this.software.equal(a, b);
   }
-  aesGcmSeal(params: AeadParams, plaintext: Uint8Array): Uint8Array {
-    return this.software.aesGcmSeal(params, plaintext);
+  aesGcmSeal(
+    params: AeadParams,
+    plaintext: Uint8Array,
+    into?: { buffer: Uint8Array; offset: number },
+  ): Uint8Array {
+    return this.software.aesGcmSeal(params, plaintext, into);
+  }
+  aesGcmSealParts(params: AeadParams, plaintext: readonly Uint8Array[]): Uint8Array[] {
+    return this.software.aesGcmSealParts(params, plaintext);
   }
   aesGcmOpen(params: AeadParams, sealed: Uint8Array): Uint8Array {
     return this.software.aesGcmOpen(params, sealed);

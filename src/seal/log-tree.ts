@@ -5,7 +5,7 @@
  */
 import { CompactTree } from './compact.js';
 import { consistencyProofFromBorder } from './extension.js';
-import { hashLeaf, type HashFn } from './merkle.js';
+import { hashLeaf, hashLeafParts, type HashFn, type HashPartsFn } from './merkle.js';
 
 export class LogTree {
   #tree: CompactTree;
@@ -15,14 +15,19 @@ export class LogTree {
   private constructor(
     private readonly hash: HashFn,
     anchor: CompactTree,
+    private readonly hashParts: HashPartsFn,
   ) {
     this.#anchor = anchor;
     this.#tree = CompactTree.decode(hash, anchor.encode());
   }
 
-  /** Starts from a saved anchor state (or the empty tree); replay the entries after it with `append`. */
-  static fromAnchor(hash: HashFn, anchorState?: Uint8Array): LogTree {
-    return new LogTree(hash, anchorState ? CompactTree.decode(hash, anchorState) : new CompactTree(hash));
+  /**
+   * Starts from a saved anchor state (or the empty tree); replay the entries after it with `append`.
+   * `hashParts` hashes entries given in parts (by default: joined, then `hash`).
+   */
+  static fromAnchor(hash: HashFn, anchorState?: Uint8Array, hashParts?: HashPartsFn): LogTree {
+    const anchor = anchorState ? CompactTree.decode(hash, anchorState) : new CompactTree(hash);
+    return new LogTree(hash, anchor, hashParts ?? ((parts) => hash(Buffer.concat(parts))));
   }
 
   get size(): number {
@@ -37,9 +42,13 @@ export class LogTree {
     return this.#tree.root();
   }
 
-  /** Appends one entry (the stored bytes) as a leaf; returns its RFC 6962 leaf hash. */
-  append(entry: Uint8Array): Uint8Array {
-    const leafHash = hashLeaf(this.hash, entry);
+  /**
+   * Appends one entry (the stored bytes, whole or as parts to be joined) as a leaf; returns its RFC 6962
+   * leaf hash.
+   */
+  append(entry: Uint8Array | readonly Uint8Array[]): Uint8Array {
+    const leafHash =
+      entry instanceof Uint8Array ? hashLeaf(this.hash, entry) : hashLeafParts(this.hashParts, entry);
     this.#tree.append(leafHash);
     this.#sinceAnchor.push(leafHash);
     return leafHash;

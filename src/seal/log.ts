@@ -118,7 +118,8 @@ export class SealedLog {
       onFailure: (err) => ref.log?.fail(err),
     });
     const hash = (d: Uint8Array) => options.provider.digest('sha256', d);
-    const tree = LogTree.fromAnchor(hash, store.loadTreeState());
+    const hashParts = (parts: readonly Uint8Array[]) => options.provider.digestParts('sha256', parts);
+    const tree = LogTree.fromAnchor(hash, store.loadTreeState(), hashParts);
     for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
     const signer = await CheckpointSigner.open(options.provider, {
       key: options.signingKey,
@@ -188,8 +189,11 @@ export class SealedLog {
     return this.#context;
   }
 
-  /** Appends one entry; returns its leaf index and when it is durable. Throws once the log failed. */
-  append(entry: Uint8Array): { index: number; durable: Promise<void> } {
+  /**
+   * Appends one entry, whole or as parts to be joined (a record sealed in parts: hashed and stored
+   * without joining them); returns its leaf index and when it is durable. Throws once the log failed.
+   */
+  append(entry: Uint8Array | readonly Uint8Array[]): { index: number; durable: Promise<void> } {
     this.assertUsable();
     let r: { index: number; durable: Promise<void> };
     try {

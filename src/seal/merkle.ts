@@ -51,6 +51,16 @@ export function hashLeaf(hash: HashFn, leaf: Uint8Array): Uint8Array {
   return hash(buf);
 }
 
+/** The hash of the concatenation of some parts, computed without joining them. */
+export type HashPartsFn = (parts: readonly Uint8Array[]) => Uint8Array;
+
+const LEAF_PREFIX_BYTES = new Uint8Array([LEAF_HASH_PREFIX]);
+
+/** `hashLeaf` of the concatenation of `parts`, without copying them (a large entry sealed in parts). */
+export function hashLeafParts(hashParts: HashPartsFn, parts: readonly Uint8Array[]): Uint8Array {
+  return hashParts([LEAF_PREFIX_BYTES, ...parts]);
+}
+
 /** RFC 9162 §2.1.1 / RFC 6962 §2.1: an interior node is HASH(0x01 || left || right). */
 export function hashChildren(hash: HashFn, left: Uint8Array, right: Uint8Array): Uint8Array {
   const buf = new Uint8Array(1 + left.length + right.length);

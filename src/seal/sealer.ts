@@ -198,6 +198,45 @@ export class SegmentSealer {
    * full segment can still be closed: otherwise SEGMENT_FULL, and the caller rolls over first.
    */
   seal(type: RecordType, plaintext: Uint8Array, options: SealOptions): Uint8Array {
+    const final = this.#begin(type, plaintext.length, options);
+    const gcm = this.#gcm;
+    // The entry is allocated once and the provider seals straight into it, after the prefix.
+    const out = new Uint8Array(RECORD_PREFIX_LEN + plaintext.length + TAG_LEN);
+    const sealed = this.#provider.aesGcmSeal(gcm, plaintext, { buffer: out, offset: RECORD_PREFIX_LEN });
+    if (sealed.length !== plaintext.length + TAG_LEN) {
+      throw new SealError('INVALID_ARGUMENT', `provider returned ${sealed.length} sealed bytes`);
+    }
+    if (sealed.buffer !== out.buffer || sealed.byteOffset !== out.byteOffset + RECORD_PREFIX_LEN) {
+      out.set(sealed, RECORD_PREFIX_LEN); // a backend that returned its own buffer
+    }
+    out.set(this.#prefix.bytes);
+    this.#commit(plaintext.length, final);
+    return out;
+  }
+
+  /**
+   * `seal` for a plaintext given in parts (a data payload's u32 channel and its bytes), without joining
+   * them: returns the entry as parts (the prefix, the ciphertext of each part, the tag), whose
+   * concatenation is exactly the entry `seal` returns for the joined plaintext. The log hashes and
+   * stores the parts as they are, so a large record is copied once, into the store's write batch.
+   */
+  sealParts(type: RecordType, plaintext: readonly Uint8Array[], options: SealOptions): Uint8Array[] {
+    let length = 0;
+    for (const p of plaintext) length += p.length;
+    const final = this.#begin(type, length, options);
+    const parts = this.#provider.aesGcmSealParts(this.#gcm, plaintext);
+    let sealedLength = 0;
+    for (const p of parts) sealedLength += p.length;
+    if (sealedLength !== length + TAG_LEN) {
+      throw new SealError('INVALID_ARGUMENT', `provider returned ${sealedLength} sealed bytes`);
+    }
+    const entry = [this.#prefix.bytes.slice(), ...parts];
+    this.#commit(length, final);
+    return entry;
+  }
+
+  /** Checks that a record of `length` plaintext bytes may be sealed next, and fills in its prefix. */
+  #begin(type: RecordType, length: number, options: SealOptions): boolean {
     if (this.#finalized) {
       throw new SealError(
         'SEGMENT_FINALIZED',
@@ -212,25 +251,18 @@ export class SegmentSealer {
         `segment ${hex(this.#header.segmentId)} holds ${seq} records; the last of its 2^20 must be FINAL`,
       );
     }
-    if (plaintext.length > MAX_PLAINTEXT_LEN) {
-      throw new SealError('INVALID_ARGUMENT', `plaintext of ${plaintext.length} bytes does not fit a record`);
+    if (length > MAX_PLAINTEXT_LEN) {
+      throw new SealError('INVALID_ARGUMENT', `plaintext of ${length} bytes does not fit a record`);
     }
-    const gcm = this.#gcm;
-    this.#prefix.set(BigInt(seq), type, final ? FLAG_FINAL : 0, options.timeUs, plaintext.length + TAG_LEN);
+    this.#prefix.set(BigInt(seq), type, final ? FLAG_FINAL : 0, options.timeUs, length + TAG_LEN);
     this.#ivView.setUint32(8, seq); // u32 0 || u64 seq, with seq < 2^20 (SP 800-38D §8.2.1)
-    // The entry is allocated once and the provider seals straight into it, after the prefix.
-    const out = new Uint8Array(RECORD_PREFIX_LEN + plaintext.length + TAG_LEN);
-    const sealed = this.#provider.aesGcmSeal(gcm, plaintext, { buffer: out, offset: RECORD_PREFIX_LEN });
-    if (sealed.length !== plaintext.length + TAG_LEN) {
-      throw new SealError('INVALID_ARGUMENT', `provider returned ${sealed.length} sealed bytes`);
-    }
-    if (sealed.buffer !== out.buffer || sealed.byteOffset !== out.byteOffset + RECORD_PREFIX_LEN) {
-      out.set(sealed, RECORD_PREFIX_LEN); // a backend that returned its own buffer
-    }
-    out.set(this.#prefix.bytes);
-    this.#seq = seq + 1;
-    this.#plaintextBytes += plaintext.length;
+    return final;
+  }
+
+  /** The record is sealed: the next one gets the next seq. */
+  #commit(length: number, final: boolean): void {
+    this.#seq += 1;
+    this.#plaintextBytes += length;
     if (final) this.#finalized = true;
-    return out;
   }
 }

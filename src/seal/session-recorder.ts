@@ -4,7 +4,7 @@
  * new segment that names the old one as previous. SESSION_END is always FINAL.
  */
 import { SealError } from './errors.js';
-import { encodePayload, type Payload } from './format/payload.js';
+import { encodePayload, encodePayloadParts, type Payload } from './format/payload.js';
 import { RecordType } from './format/types.js';
 import type { SealedLog } from './log.js';
 import { SegmentSealer } from './sealer.js';
@@ -42,9 +42,12 @@ export class SessionRecorder {
     return this.#records;
   }
 
-  /** Seals and appends one event. JSON types take an object; data types take `{ channel, data }`. */
+  /**
+   * Seals and appends one event. JSON types take an object; data types take `{ channel, data }`, whose
+   * bytes are sealed where they lie (no copy of the payload).
+   */
   event<T extends RecordType>(type: T, value: Payload<T>): Appended {
-    return this.record(type, encodePayload(type, value));
+    return this.record(type, encodePayloadParts(type, value));
   }
 
   /** Writes and fsyncs everything appended so far, now; rejects if the store fails first. */
@@ -52,20 +55,30 @@ export class SessionRecorder {
     return this.log.flush();
   }
 
-  /** Seals and appends one record whose plaintext is already encoded. */
-  record(type: RecordType, plaintext: Uint8Array, final = false): Appended {
+  /**
+   * Seals and appends one record whose plaintext is already encoded, whole or in parts (sealed, hashed
+   * and stored without joining them; the entry is the same).
+   */
+  record(type: RecordType, plaintext: Uint8Array | readonly Uint8Array[], final = false): Appended {
     if (this.#ended)
       throw new SealError('SESSION_ENDED', 'the session has ended; nothing more can be recorded');
     const ctx = this.log.sealingContext();
     const timeUs = ctx.clock();
     const sealer = this.#sealer ?? this.startSegment(timeUs);
     const ageMs = Number(timeUs / 1000n) - this.#segmentStartedMs;
+    let length = 0;
+    if (plaintext instanceof Uint8Array) length = plaintext.length;
+    else for (const p of plaintext) length += p.length;
     const isLast =
       final ||
       sealer.nextSeq + 1n >= BigInt(this.limits.maxRecords) ||
-      sealer.plaintextBytes + plaintext.length >= this.limits.maxPlaintextBytes ||
+      sealer.plaintextBytes + length >= this.limits.maxPlaintextBytes ||
       ageMs >= this.limits.maxAgeMs;
-    const entry = sealer.seal(type, plaintext, { timeUs, final: isLast });
+    const options = { timeUs, final: isLast };
+    const entry =
+      plaintext instanceof Uint8Array
+        ? sealer.seal(type, plaintext, options)
+        : sealer.sealParts(type, plaintext, options);
     const appended = this.log.append(entry);
     this.#records++;
     if (isLast) {

@@ -9,7 +9,9 @@
  *     signed.state     the signer's last signed size and root (signer.ts writes it)
  *     writer.lock      {"run_id","pid","boot_id"} while a writer runs
  *
- * Writes are group-committed: `append` copies the frame into a pending batch and returns at once; the
+ * Writes are group-committed: `append` copies the frame into a pending batch and returns at once (the
+ * large parts of an entry appended in parts, a sealed record's ciphertext, are kept by reference
+ * instead: written from where they lie, never copied; their owner hands them over); the
  * batch is written with one writev and fdatasynced (entries.bin and entries.idx) when
  * `fsyncEveryEntries` entries are pending or `fsyncEveryMs` has passed since the first of them. Its
  * `durable` promise settles after that fsync: that is the acknowledgement of FORMAT.md §6.
@@ -34,8 +36,11 @@ export interface LogStore {
   readonly size: number;
   /** Entries covered by a completed fsync. */
   readonly durableSize: number;
-  /** Appends one entry; `durable` settles when the fsync covering it returns (or the store fails). */
-  append(entry: Uint8Array): { index: number; durable: Promise<void> };
+  /**
+   * Appends one entry, whole or as parts to be joined (a record sealed in parts); `durable` settles when
+   * the fsync covering it returns (or the store fails).
+   */
+  append(entry: Uint8Array | readonly Uint8Array[]): { index: number; durable: Promise<void> };
   /** Writes and fsyncs everything appended so far. */
   flush(): Promise<void>;
   /** The entry at `index` (0 ≤ index < size). */
@@ -126,6 +131,11 @@ const INDEX_WIDTH = 8;
 const MAX_FRAME = 0xffffffff;
 /** Pending frames are packed into buffers of this size, so a batch is a few large writev buffers. */
 const BATCH_CHUNK = 256 * 1024;
+/**
+ * Parts of at least this many bytes (of an entry appended in parts) are written by reference, not
+ * copied: a copy into fresh memory costs more than one more writev buffer.
+ */
+const BY_REFERENCE = 4096;
 /** Sequential reads (scans, `entries`) go through windows of this size. */
 const READ_WINDOW = 4 * 1024 * 1024;
 
@@ -144,6 +154,10 @@ function corrupt(dir: string, message: string): never {
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
+
+/** A copy of an entry not written yet (whole or in parts). */
+const joined = (e: Uint8Array | readonly Uint8Array[]): Uint8Array =>
+  e instanceof Uint8Array ? e.slice() : new Uint8Array(Buffer.concat(e));
 
 /**
  * Like Promise.all, but waits for every operation to end before rethrowing the first failure, so that no
@@ -423,15 +437,22 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** Frames appended since the last write, packed into a few large buffers, with their offsets. */
+/**
+ * Frames appended since the last write, with their offsets: frame headers and small entries packed into a
+ * few large buffers, and each large part of an entry appended in parts (a sealed record's ciphertext)
+ * kept by reference between them, so that it is written from where it lies instead of copied.
+ */
 class Batch {
-  readonly chunks: Buffer[] = [];
+  /** The writev buffers, in file order. */
+  readonly chunks: Uint8Array[] = [];
   readonly offsets: number[] = [];
   readonly done = deferred();
   /** entries.bin's length once this batch is written. */
   end = 0;
   #current: Buffer | undefined;
   #used = 0;
+  /** Where the bytes of #current not yet in `chunks` start. */
+  #from = 0;
 
   constructor(readonly firstAt: number) {}
 
@@ -439,35 +460,60 @@ class Batch {
     return this.offsets.length;
   }
 
-  /** Copies the frame for `entry` (at file offset `offset`) in; returns a view of the copied entry. */
-  add(entry: Uint8Array, offset: number): Uint8Array {
-    const need = FRAME_HEADER + entry.length;
-    if (!this.#current || this.#current.length - this.#used < need) {
-      this.#seal();
-      this.#current = Buffer.allocUnsafe(Math.max(BATCH_CHUNK, need));
+  /**
+   * Adds the frame for an entry of `length` bytes (at file offset `offset`). A whole entry is copied in;
+   * the large parts of an entry given in parts are kept by reference (their owner hands them over: they
+   * must not change), the rest copied. Returns the entry as it will be written, for reads meanwhile.
+   */
+  add(entry: Uint8Array | readonly Uint8Array[], length: number, offset: number): Uint8Array | Uint8Array[] {
+    const parts = entry instanceof Uint8Array ? [entry] : entry;
+    const byReference = entry instanceof Uint8Array ? [] : parts.filter((p) => p.length >= BY_REFERENCE);
+    let copied = FRAME_HEADER + length;
+    for (const p of byReference) copied -= p.length;
+    this.#room(copied);
+    const buf = this.#current!;
+    buf.writeUInt32BE(length, this.#used);
+    this.#used += FRAME_HEADER;
+    const written: Uint8Array[] = [];
+    for (const p of parts) {
+      if (byReference.includes(p)) {
+        this.#cut();
+        this.chunks.push(p);
+        written.push(p);
+      } else {
+        buf.set(p, this.#used);
+        written.push(view(buf, this.#used, p.length));
+        this.#used += p.length;
+      }
     }
-    const buf = this.#current;
-    buf.writeUInt32BE(entry.length, this.#used);
-    buf.set(entry, this.#used + FRAME_HEADER);
-    const copied = view(buf, this.#used + FRAME_HEADER, entry.length);
-    this.#used += need;
     this.offsets.push(offset);
-    this.end = offset + need;
-    return copied;
+    this.end = offset + FRAME_HEADER + length;
+    return written.length === 1 ? written[0]! : written;
   }
 
   /** The frames as writev buffers, and the index entries for them. */
-  take(): { frames: Buffer[]; index: Buffer } {
-    this.#seal();
+  take(): { frames: Uint8Array[]; index: Buffer } {
+    this.#cut();
     const index = Buffer.allocUnsafe(INDEX_WIDTH * this.count);
     this.offsets.forEach((o, i) => writeU64(index, INDEX_WIDTH * i, o));
     return { frames: this.chunks, index };
   }
 
-  #seal(): void {
-    if (this.#current && this.#used > 0) this.chunks.push(this.#current.subarray(0, this.#used));
-    this.#current = undefined;
+  /** Makes sure #current has `need` free bytes. */
+  #room(need: number): void {
+    if (this.#current && this.#current.length - this.#used >= need) return;
+    this.#cut();
+    this.#current = Buffer.allocUnsafe(Math.max(BATCH_CHUNK, need));
     this.#used = 0;
+    this.#from = 0;
+  }
+
+  /** Moves the bytes packed into #current since the last cut to `chunks`. */
+  #cut(): void {
+    if (this.#current && this.#used > this.#from) {
+      this.chunks.push(this.#current.subarray(this.#from, this.#used));
+      this.#from = this.#used;
+    }
   }
 }
 
@@ -489,7 +535,7 @@ export class LocalStore implements LogStore {
   #writtenBytes: number;
   #durable: number;
   /** Views of the entries in [#written, size), for reads before their frames reach the file. */
-  #unwritten: Uint8Array[] = [];
+  #unwritten: (Uint8Array | Uint8Array[])[] = [];
   /** entries.bin's length once everything appended is written: the next frame's offset. */
   #nextOffset: number;
 
@@ -737,14 +783,21 @@ export class LocalStore implements LogStore {
     return this.#failure;
   }
 
-  append(entry: Uint8Array): { index: number; durable: Promise<void> } {
+  append(entry: Uint8Array | readonly Uint8Array[]): { index: number; durable: Promise<void> } {
     const writer = this.#writable();
-    if (!(entry instanceof Uint8Array) || entry.length === 0 || entry.length > MAX_FRAME) {
+    const parts = entry instanceof Uint8Array ? [entry] : entry;
+    let length = 0;
+    for (const p of parts) {
+      if (!(p instanceof Uint8Array))
+        throw new SealError('INVALID_ARGUMENT', 'store: an entry must be bytes');
+      length += p.length;
+    }
+    if (length === 0 || length > MAX_FRAME) {
       throw new SealError('INVALID_ARGUMENT', `store: an entry must be 1..${MAX_FRAME} bytes`);
     }
     const batch = (this.#pending ??= new Batch(Date.now()));
-    this.#unwritten.push(batch.add(entry, this.#nextOffset));
-    this.#nextOffset += FRAME_HEADER + entry.length;
+    this.#unwritten.push(batch.add(entry, length, this.#nextOffset));
+    this.#nextOffset += FRAME_HEADER + length;
     if (batch.count >= writer.opts.fsyncEveryEntries) this.#kick();
     else this.#arm();
     return { index: this.size - 1, durable: batch.done.promise };
@@ -767,7 +820,7 @@ export class LocalStore implements LogStore {
       throw new SealError('INVALID_ARGUMENT', `store: no entry ${index} (size ${this.size})`);
     }
     // A copy: the pending bytes are what will be written, and a caller must not be able to change them.
-    if (index >= this.#written) return this.#unwritten[index - this.#written].slice();
+    if (index >= this.#written) return joined(this.#unwritten[index - this.#written]!);
     const at = this.#offsetOf(index);
     const len = readAt(this.#fds.entries, at, FRAME_HEADER).readUInt32BE(0);
     if (at + FRAME_HEADER + len > this.#writtenBytes)
@@ -788,7 +841,7 @@ export class LocalStore implements LogStore {
   *#iterate(from: number, to: number): Generator<Uint8Array> {
     for (let i = from; i < to;) {
       if (i >= this.#written) {
-        yield this.#unwritten[i - this.#written].slice();
+        yield joined(this.#unwritten[i - this.#written]!);
         i++;
         continue;
       }

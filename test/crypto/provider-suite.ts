@@ -8,7 +8,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { CryptoError, OpenSslProvider, parseKeyRef, type CryptoErrorCode } from '../../src/crypto/index.js';
+import {
+  CryptoError,
+  OpenSslProvider,
+  parseKeyRef,
+  RoutingProvider,
+  type CryptoErrorCode,
+} from '../../src/crypto/index.js';
 
 const sh = (cmd: string, args: string[], input?: Uint8Array) =>
   execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(input ? { input } : {}) });
@@ -206,6 +212,55 @@ export function registerProviderTests(mode: 'normal' | 'fips'): void {
     assert.throws(
       () => p.aesGcmSeal(params, msg, { buffer: new Uint8Array(1015), offset: 0 }),
       code('INVALID_INPUT'),
+    );
+  });
+
+  it('digestParts is the digest of the joined parts, for small and large inputs', () => {
+    const big = p.randomBytes(40_000);
+    const cases: Uint8Array[][] = [
+      [],
+      [new Uint8Array(0)],
+      [new Uint8Array([0]), p.randomBytes(100)],
+      [new Uint8Array([0]), big.subarray(0, 39), new Uint8Array(0), big.subarray(39), p.randomBytes(16)],
+      [big],
+    ];
+    for (const hash of ['sha256', 'sha384', 'sha512'] as const) {
+      for (const parts of cases) {
+        const want = p.digest(hash, new Uint8Array(Buffer.concat(parts)));
+        assert.deepEqual(p.digestParts(hash, parts), want, `${hash} over ${parts.length} parts`);
+      }
+    }
+    assert.throws(() => p.digestParts('md5' as 'sha256', [big]), CryptoError);
+  });
+
+  it('AES-256-GCM in parts: the joined output is aesGcmSeal of the joined plaintext, and opens', () => {
+    const params = { key: p.randomBytes(32), iv: p.randomBytes(12), aad: new Uint8Array([7, 7]) };
+    const data = p.randomBytes(33_000);
+    for (const parts of [[data], [data.subarray(0, 4), data.subarray(4)], [new Uint8Array(0), data], []]) {
+      const joined = new Uint8Array(Buffer.concat(parts));
+      const out = p.aesGcmSealParts(params, parts);
+      assert.equal(out.at(-1)?.length, 16, 'the tag comes last');
+      const sealed = new Uint8Array(Buffer.concat(out));
+      assert.deepEqual(sealed, p.aesGcmSeal(params, joined));
+      assert.deepEqual(p.aesGcmOpen(params, sealed), joined);
+    }
+    assert.throws(
+      () => p.aesGcmSealParts({ key: params.key, iv: new Uint8Array(8) }, [data]),
+      code('POLICY_REFUSED'),
+    );
+  });
+
+  it('the routing provider passes digestParts, sealing in parts and sealing into a buffer through', () => {
+    const r = new RoutingProvider(p);
+    const params = { key: p.randomBytes(32), iv: p.randomBytes(12) };
+    const msg = p.randomBytes(5000);
+    const buffer = new Uint8Array(3 + 5016);
+    const view = r.aesGcmSeal(params, msg, { buffer, offset: 3 });
+    assert.equal(view.buffer, buffer.buffer, 'sealed straight into the buffer');
+    assert.deepEqual(new Uint8Array(Buffer.concat(r.aesGcmSealParts(params, [msg]))), new Uint8Array(view));
+    assert.deepEqual(
+      r.digestParts('sha256', [msg, msg]),
+      p.digest('sha256', new Uint8Array(Buffer.concat([msg, msg]))),
     );
   });
 

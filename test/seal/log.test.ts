@@ -51,6 +51,44 @@ async function newLog(policy: Partial<LogPolicy> = {}) {
 }
 
 describe('sealed log writer', () => {
+  it('large data records (sealed, hashed and stored in parts) are the same entries: tree root and plaintext', async () => {
+    const { log, dir, recipient, signer } = await newLog({ fsyncEveryEntries: 3 });
+    const session = log.openSession();
+    const sizes = [40_000, 1, 4095, 4096, 70_000, 0, 33_000];
+    const sent = sizes.map((n, i) => p.randomBytes(n).map((b) => b ^ i));
+    sent.forEach((data, i) => session.event(RecordType.DATA_IN, { channel: i, data }));
+    await session.end('closed').durable;
+    await log.close('test done');
+
+    const entries = readAll(dir);
+    const store = LocalStore.openReadOnly(dir);
+    const cp = parseCheckpoint(
+      verifyNote(p, store.lastCheckpoint()!, [{ name: ORIGIN, key: signer.publicKey }]).body,
+    );
+    assert.equal(cp.size, BigInt(entries.length));
+    assert.deepEqual(
+      cp.root,
+      rootOf(
+        sha256,
+        entries.map((e) => hashLeaf(sha256, e)),
+      ),
+    );
+    let opener: SegmentOpener | undefined;
+    const got: { channel: number; data: Uint8Array }[] = [];
+    for (const e of entries) {
+      const d = decodeEntry(e);
+      if (d.kind === EntryKind.SEGMENT_HEADER) opener = await SegmentOpener.open(p, e, recipient);
+      if (d.kind !== EntryKind.SEALED_RECORD) continue;
+      const r = opener!.open(e);
+      if (r.type === RecordType.DATA_IN) got.push(decodePayload(RecordType.DATA_IN, r.plaintext));
+    }
+    assert.deepEqual(
+      got.map((g) => g.channel),
+      sizes.map((_, i) => i),
+    );
+    got.forEach((g, i) => assert.deepEqual(g.data, sent[i], `record ${i}`));
+  });
+
   it('writes sessions as segments, brackets the run, and signs checkpoints over the whole tree', async () => {
     const { log, dir, recipient, signer } = await newLog({ maxRecords: 4 });
     const session = log.openSession();

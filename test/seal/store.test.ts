@@ -184,6 +184,41 @@ describe('LocalStore (FORMAT.md §6)', () => {
     assert.equal(statSync(join(dir, STORE_FILES.index)).size, 8 * 10_000);
   });
 
+  test('entries appended in parts: large parts by reference, small ones copied; same bytes and offsets', async () => {
+    const dir = freshDir();
+    const store = await create(dir, { fsyncEveryEntries: 1000, fsyncEveryMs: 60_000 });
+    const big = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
+    const want: Uint8Array[] = [];
+    for (let i = 0; i < 12; i++) {
+      if (i % 3 === 0) {
+        want.push(entryOf(i));
+        store.append(entryOf(i));
+        continue;
+      }
+      const parts = [
+        entryOf(i).subarray(0, 5),
+        big(i % 2 ? 4096 : 300_000, i),
+        new Uint8Array(0),
+        big(16, i),
+      ];
+      want.push(new Uint8Array(Buffer.concat(parts)));
+      assert.equal(store.append(parts).index, i);
+    }
+    // Readable before the write, as a copy: changing it changes nothing.
+    store.entry(1).fill(0);
+    for (let i = 0; i < 12; i++) assert.deepEqual(store.entry(i), want[i], `unwritten entry ${i}`);
+    assert.deepEqual([...store.entries(0, 12)], want);
+    assert.throws(() => store.append([new Uint8Array(0)]), isSealError('INVALID_ARGUMENT'));
+    await store.flush();
+    for (let i = 0; i < 12; i++) assert.deepEqual(store.entry(i), want[i], `written entry ${i}`);
+    await store.close();
+    const reader = LocalStore.openReadOnly(dir);
+    assert.deepEqual([...reader.entries(0, 12)], want);
+    await reader.close();
+    const total = want.reduce((n, e) => n + 4 + e.length, 0);
+    assert.equal(statSync(join(dir, STORE_FILES.entries)).size, total);
+  });
+
   test('entries are readable at once, and the store keeps its own copy', async () => {
     const store = await create(freshDir(), { fsyncEveryEntries: 1000, fsyncEveryMs: 60_000 });
     const buf = new Uint8Array(entryOf(0));

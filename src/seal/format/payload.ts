@@ -38,6 +38,20 @@ export function encodePayload<T extends RecordType>(type: T, value: Payload<T>):
 }
 
 /**
+ * `encodePayload` as parts whose concatenation is its result, without copying a data payload's bytes:
+ * `[u32 channel, data]` for the data types (`data` is the caller's buffer, not a copy), `[json]` for the
+ * rest. Throws what encodePayload throws.
+ */
+export function encodePayloadParts<T extends RecordType>(type: T, value: Payload<T>): Uint8Array[] {
+  checkType(type, 'INVALID_ARGUMENT');
+  if (!isDataRecordType(type)) return [encodePayload(type, value)];
+  const what = `${recordTypeName(type)} payload`;
+  const { channel, data } = value as DataPayload;
+  if (!(data instanceof Uint8Array)) throw new SealError('INVALID_ARGUMENT', `${what}: data must be bytes`);
+  return [new ByteWriter(4).u32(channel, `${what} channel`).end(), data];
+}
+
+/**
  * Throws SealError('MALFORMED_PAYLOAD') when authenticated plaintext does not fit its type. A data
  * payload's `data` is a view into `bytes`.
  */
