@@ -218,7 +218,7 @@ export class SegmentSealer {
    * `seal` for a plaintext given in parts (a data payload's u32 channel and its bytes), without joining
    * them: returns the entry as parts (the prefix, the ciphertext of each part, the tag), whose
    * concatenation is exactly the entry `seal` returns for the joined plaintext. The log hashes and
-   * stores the parts as they are, so a large record is copied once, into the store's write batch.
+   * stores the parts as they are: the store keeps large parts by reference until they are written.
    */
   sealParts(type: RecordType, plaintext: readonly Uint8Array[], options: SealOptions): Uint8Array[] {
     let length = 0;

@@ -77,6 +77,8 @@ export class SessionBridge {
   #finishing = false;
   #closed = false;
   #closeRecorded = false;
+  /** Client input waiting for the disk, when the target's forward_input is when-durable. */
+  #durableInput: DurableInput | undefined;
   /** The terminal size sent with the request that opened the upstream channel. */
   #ptyAtOpen: PseudoTtyInfo | undefined;
   /** The `sftp` subsystem's reader of file operations. */
@@ -110,13 +112,23 @@ export class SessionBridge {
     session.on('signal', (accept: Reply, reject: Reply, info: SignalInfo) => {
       const signal = wireSignal(info.name);
       if (!rec.record(RecordType.SIGNAL, { channel: ch, signal })) return;
-      if (!this.#up) return reject?.();
-      try {
-        this.#up.signal(signal);
-        accept?.();
-      } catch {
-        reject?.(); // a name ssh2 does not know
+      const up = this.#up;
+      if (!up) return reject?.();
+      const send = () => {
+        try {
+          up.signal(signal);
+          return true;
+        } catch {
+          return false; // a name ssh2 does not know
+        }
+      };
+      // when-durable: the signal waits for its record's fsync, in order with the input (durable-input.ts).
+      if (this.#durableInput) {
+        this.#durableInput.enqueue(rec.whenDurable(), () => this.#closed || send());
+        return accept?.();
       }
+      if (send()) accept?.();
+      else reject?.();
     });
     session.on('x11', (_accept: Reply, reject: Reply, info: X11Info) => {
       // The cookie is a secret: not recorded, not logged.
@@ -191,6 +203,11 @@ export class SessionBridge {
       return tellRefusal(down, err instanceof GateError ? err.message : 'the target is not available');
     }
     if (this.#closed) return;
+    // when-durable: the request (and the pty-req and env before it) reaches the target only once
+    // its records are fsynced.
+    if (this.#ctx.recording.inputForwarding === 'when-durable') {
+      if (!(await this.#ctx.recording.whenDurable()) || this.#closed) return;
+    }
     this.#ptyAtOpen = this.#pty;
     const opened = (err: Error | undefined, up: ClientChannel | undefined) => {
       if (this.#closed) {
@@ -234,6 +251,7 @@ export class SessionBridge {
     });
     // forward_input: when-durable holds client input until its records are fsynced (durable-input.ts).
     const durable = rec.inputForwarding === 'when-durable' ? new DurableInput(down) : undefined;
+    this.#durableInput = durable;
     const pass = (fn: () => void) =>
       durable ? durable.enqueue(rec.whenDurable(), () => this.#closed || fn()) : fn();
     down.on('data', (chunk: Buffer) => {

@@ -131,6 +131,8 @@ export class GateConnection {
   #login = '';
   #recording: SessionRecording | undefined;
   #upstream: Promise<UpstreamClient> | undefined;
+  /** The route of an authenticated, routed connection; its upstream connection starts on first use. */
+  #route: Route | undefined;
   #upstreamClient: UpstreamClient | undefined;
   #upstreamGone = false;
   #refusal: GateError | undefined;
@@ -350,8 +352,18 @@ export class GateConnection {
       return;
     }
 
-    this.#upstream = this.connectUpstream(r);
-    this.#upstream.catch(() => undefined);
+    // The upstream connection starts with the first channel that needs it (upstream()): a connection
+    // used only for ProxyJump never logs in to this target.
+    this.#route = r;
+  }
+
+  /** The upstream connection, started on first use; undefined before authentication. */
+  private upstream(): Promise<UpstreamClient> | undefined {
+    if (!this.#upstream && this.#route) {
+      this.#upstream = this.connectUpstream(this.#route);
+      this.#upstream.catch(() => undefined);
+    }
+    return this.#upstream;
   }
 
   private async connectUpstream(r: Route): Promise<UpstreamClient> {
@@ -405,8 +417,9 @@ export class GateConnection {
 
   private onSession(accept: AcceptConnection<Session>, reject: RejectConnection): void {
     const recording = this.#recording;
-    const upstream = this.#upstream;
-    if (!recording || !upstream || this.#closed) return reject();
+    if (!recording || this.#closed) return reject();
+    const upstream = this.upstream();
+    if (!upstream) return reject();
     if (this.#jumpsOnly && this.#refusal && this.#endReason === 'client disconnected')
       this.#endReason = `refused: ${this.#refusal.message}`;
     const channel = this.#nextChannel++;
@@ -542,7 +555,7 @@ export class GateConnection {
     details: DirectTcpipDetails,
   ): void {
     const recording = this.#recording;
-    const upstream = this.#upstream;
+    const upstream = this.upstream();
     const channel = this.#nextChannel++;
     const opened = { kind: 'direct-tcpip', allowed: true, channel, ...details };
     if (!upstream || !recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();

@@ -1,6 +1,7 @@
 /**
- * Client input for a target with `forward_input: when-durable` (docs/OPERATIONS.md): each chunk is
- * sealed at once, as always, but passes to the target only once its record is fsynced, and in order.
+ * Client input for a target with `forward_input: when-durable` (docs/OPERATIONS.md): each chunk (and the
+ * EOF and signals) is sealed at once, as always, but passes to the target only once its record is
+ * fsynced, and in order. Input still queued when the channel closes is dropped; its records remain.
  *
  * At most `limit` chunks wait for the disk. Beyond that the client's channel is paused, so ssh2 stops
  * adjusting its window and the client stops sending (the same back-pressure as flow.ts): a slow disk
@@ -35,7 +36,13 @@ export class DurableInput {
         this.#pausedHere = false;
         this.source.resume();
       }
-      if (ok) pass();
+      if (!ok) return;
+      try {
+        pass();
+      } catch {
+        // A write to a channel that has just closed: the bridge's own close handling ends the session;
+        // the queue must go on (a rejected link would stall every later chunk).
+      }
     });
   }
 }

@@ -17,7 +17,7 @@
  */
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { readFileSync } from 'node:fs';
@@ -119,6 +119,14 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
       // ssh2 keeps the socket (here: maybe a jump's stream) as `_sock`; it has no public accessor.
       const sock = (conn as unknown as { _sock?: Duplex })._sock;
       const jump = sock ? jumps.get(sock) : undefined;
+      if (!jump && !(sock instanceof Socket)) {
+        // Not a TCP socket and not a known jump stream (ssh2 changed?): never let it run
+        // as an ordinary connection, without the jump's fixed user and target.
+        logger.error('an injected connection has no jump origin; closing it');
+        conn.on('error', () => undefined);
+        conn.end();
+        return;
+      }
       const gc = new GateConnection(services, conn, info, () => live.delete(gc), jump);
       live.add(gc);
       if (failure) gc.recordingFailed(failure);

@@ -85,6 +85,8 @@ describe('ProxyJump (ssh -J) through the gate', () => {
         const local = c.targets[0]!;
         c.targets.push({ ...local, name: 'web1' }, { ...local, name: 'secret' });
         c.users[0]!.targets = ['local', 'web1'];
+        // A user with one target: a plain login routes to it, yet a jump must not log in there too.
+        c.users.push({ ...c.users[0]!, name: 'solo', targets: ['local'] });
       },
     });
     dir = mkdtempSync(join(tmpdir(), 'sealgate-jump-'));
@@ -193,6 +195,18 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     assert.equal(r.stdout.toString(), 'a\nb\n');
     sessions += 2;
     await fx.recordsAfterSessions(sessions);
+  });
+
+  it('a jump from a one-target login opens no upstream connection of its own', async () => {
+    const reached = sshd.connections();
+    const r = await runSsh(['-F', config, '-J', 'solo@gate', 'solo@local', 'echo solo'], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'solo\n');
+    sessions += 2;
+    await fx.recordsAfterSessions(sessions);
+    assert.equal(sshd.connections() - reached, 1, 'only the inner session reached the target');
   });
 
   it('an unknown destination and a target the user may not reach are refused alike, and recorded', async () => {

@@ -158,7 +158,10 @@ export class SftpObserver {
 
     if (req.id !== undefined) {
       const opens =
-        req.op === 'open' || req.op === 'opendir' ? { path: req.path, dir: req.op === 'opendir' } : undefined;
+        req.op === 'open' || req.op === 'opendir'
+          ? // A copy: the path is a view into the packet (up to 256 KiB), kept for the handle's life.
+            { path: req.path?.slice(), dir: req.op === 'opendir' }
+          : undefined;
       const closes = req.op === 'close' ? handleKey : undefined;
       this.#expect(req.id, { kind: 'op', base, ...(opens ? { opens } : {}), ...(closes ? { closes } : {}) });
     }
