@@ -94,21 +94,31 @@ export class ByteWriter {
   }
 }
 
+/** Throws the caller's error for a failure message that already names the structure and field. */
+export type ReadFailure = (message: string) => never;
+
+const malformedEntry: ReadFailure = (message) => {
+  throw new SealError('MALFORMED_ENTRY', message);
+};
+
 /**
- * Reads big-endian fields; every failure is SealError('MALFORMED_ENTRY') naming `what` and the field.
- * Byte fields are views into the input (no copy).
+ * Reads big-endian fields; every failure names `what` and the field, and is SealError('MALFORMED_ENTRY')
+ * unless the caller gives its own `onFailure` (the SFTP parser reads the same wire types with its own
+ * error). Byte fields are views into the input (no copy).
  */
 export class ByteReader {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #what: string;
+  readonly #onFailure: ReadFailure;
   #pos = 0;
 
   /** `what` names the structure in messages, e.g. "segment header". */
-  constructor(bytes: Uint8Array, what: string) {
+  constructor(bytes: Uint8Array, what: string, onFailure: ReadFailure = malformedEntry) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#what = what;
+    this.#onFailure = onFailure;
   }
 
   get offset(): number {
@@ -119,9 +129,9 @@ export class ByteReader {
     return this.#bytes.length - this.#pos;
   }
 
-  /** Throws MALFORMED_ENTRY with the structure's name in front of `message`. */
+  /** Throws the reader's failure (by default MALFORMED_ENTRY) with the structure's name in front of `message`. */
   fail(message: string): never {
-    throw new SealError('MALFORMED_ENTRY', `${this.#what}: ${message}`);
+    return this.#onFailure(`${this.#what}: ${message}`);
   }
 
   #take(n: number, field: string): number {

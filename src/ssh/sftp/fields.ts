@@ -4,6 +4,7 @@
  * with an exact `_b64` sibling when the bytes are not UTF-8, numbers beyond 2^53 as decimal strings.
  * Pure.
  */
+import { ByteReader, type ReadFailure } from '../../seal/format/bytes.js';
 import { SftpStreamError } from './errors.js';
 import { AttrFlag, OPEN_FLAGS } from './protocol.js';
 
@@ -18,46 +19,36 @@ export interface Attrs {
   mtime?: number;
 }
 
-/** Reads fields in order; running past the end throws SftpStreamError('MALFORMED_PACKET'). */
+const malformedPacket: ReadFailure = (message) => {
+  throw new SftpStreamError('MALFORMED_PACKET', message);
+};
+
+/**
+ * Reads fields in order over the seal format's ByteReader (the same big-endian wire types); running past
+ * the end throws SftpStreamError('MALFORMED_PACKET').
+ */
 export class FieldReader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  readonly #what: string;
-  #at = 0;
+  readonly #reader: ByteReader;
 
   constructor(bytes: Uint8Array, what: string) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#what = what;
+    this.#reader = new ByteReader(bytes, what, malformedPacket);
   }
 
   get offset(): number {
-    return this.#at;
+    return this.#reader.offset;
   }
 
   get remaining(): number {
-    return this.#bytes.length - this.#at;
-  }
-
-  #take(n: number, field: string): number {
-    const at = this.#at;
-    if (n > this.#bytes.length - at) {
-      throw new SftpStreamError(
-        'MALFORMED_PACKET',
-        `${this.#what}: ${field} runs past the end of the packet`,
-      );
-    }
-    this.#at = at + n;
-    return at;
+    return this.#reader.remaining;
   }
 
   u32(field: string): number {
-    return this.#view.getUint32(this.#take(4, field));
+    return this.#reader.u32(field);
   }
 
   /** A u64 as a number, or a decimal string beyond 2^53. */
   u64(field: string): number | string {
-    const v = this.#view.getBigUint64(this.#take(8, field));
+    const v = this.#reader.u64(field);
     return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   }
 
@@ -65,13 +56,9 @@ export class FieldReader {
   string(field: string, maxLength?: number): Uint8Array {
     const length = this.u32(`${field} length`);
     if (maxLength !== undefined && length > maxLength) {
-      throw new SftpStreamError(
-        'MALFORMED_PACKET',
-        `${this.#what}: ${field} is ${length} bytes, over ${maxLength}`,
-      );
+      this.#reader.fail(`${field} is ${length} bytes, over ${maxLength}`);
     }
-    const at = this.#take(length, field);
-    return this.#bytes.subarray(at, at + length);
+    return this.#reader.fixed(length, field);
   }
 
   /** draft-02 §5 ATTRS; extended pairs are read past, not kept. */
