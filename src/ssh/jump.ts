@@ -15,7 +15,7 @@
  */
 import type { Config, Target, User } from '../config/schema.js';
 import { printable } from './errors.js';
-import { allowedTargets, splitLogin, type Routing } from './routing.js';
+import { allowedTargets, refuse, routeTo, splitLogin, type Routing } from './routing.js';
 
 /** The SSH port a client sends when none is configured for the host (RFC 4253 §4.1 uses 22). */
 export const SSH_PORT = 22;
@@ -62,24 +62,18 @@ export function decideDirectTcpip(
 export function innerRoute(user: User, target: Target, login: string): Routing {
   const { userName, targetName } = splitLogin(login);
   if (userName !== user.name) {
-    return {
-      ok: false,
+    return refuse(
+      'JUMP_LOGIN_MISMATCH',
+      `through the gate, log in to ${target.name} as ${user.name} (your gate user), not ${printable(userName)}`,
       user,
-      refusal: {
-        code: 'JUMP_LOGIN_MISMATCH',
-        message: `through the gate, log in to ${target.name} as ${user.name} (your gate user), not ${printable(userName)}`,
-      },
-    };
+    );
   }
   if (targetName !== undefined && targetName !== target.name) {
-    return {
-      ok: false,
+    return refuse(
+      'JUMP_LOGIN_MISMATCH',
+      `this jump goes to ${target.name}; log in as ${user.name} or ${user.name}+${target.name}`,
       user,
-      refusal: {
-        code: 'JUMP_LOGIN_MISMATCH',
-        message: `this jump goes to ${target.name}; log in as ${user.name} or ${user.name}+${target.name}`,
-      },
-    };
+    );
   }
-  return { ok: true, route: { user, target, remoteUser: target.user ?? user.name } };
+  return routeTo(user, target);
 }

@@ -79,10 +79,12 @@ export function route(config: Pick<Config, 'users' | 'targets'>, login: string):
   return routeTo(user, target);
 }
 
-function routeTo(user: User, target: Target): Routing {
+/** The route of `user` to `target` (also a jump's inner connection, jump.ts). */
+export function routeTo(user: User, target: Target): Routing {
   return { ok: true, route: { user, target, remoteUser: target.user ?? user.name } };
 }
 
-function refuse(code: RoutingCode, message: string, user?: User): Routing {
+/** A refusal; `user` when the login names a configured user (also a jump's inner connection, jump.ts). */
+export function refuse(code: RoutingCode, message: string, user?: User): Routing {
   return user ? { ok: false, refusal: { code, message }, user } : { ok: false, refusal: { code, message } };
 }
