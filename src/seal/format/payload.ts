@@ -27,28 +27,31 @@ function checkType(type: number, code: 'INVALID_ARGUMENT' | 'MALFORMED_PAYLOAD')
   if (!isRecordType(type)) throw new SealError(code, `payload: ${recordTypeName(type)}`);
 }
 
-/** Throws SealError('INVALID_ARGUMENT') when `value` does not fit `type`. One allocation for data. */
-export function encodePayload<T extends RecordType>(type: T, value: Payload<T>): Uint8Array {
-  checkType(type, 'INVALID_ARGUMENT');
-  const what = `${recordTypeName(type)} payload`;
-  if (!isDataRecordType(type)) return encodeJsonObject(value, what);
-  const { channel, data } = value as DataPayload;
-  if (!(data instanceof Uint8Array)) throw new SealError('INVALID_ARGUMENT', `${what}: data must be bytes`);
-  return new ByteWriter(4 + data.length).u32(channel, `${what} channel`).raw(data, `${what} data`).end();
-}
-
 /**
- * `encodePayload` as parts whose concatenation is its result, without copying a data payload's bytes:
+ * The payload as parts whose concatenation is its encoding, without copying a data payload's bytes:
  * `[u32 channel, data]` for the data types (`data` is the caller's buffer, not a copy), `[json]` for the
- * rest. Throws what encodePayload throws.
+ * rest. Throws SealError('INVALID_ARGUMENT') when `value` does not fit `type`.
  */
 export function encodePayloadParts<T extends RecordType>(type: T, value: Payload<T>): Uint8Array[] {
   checkType(type, 'INVALID_ARGUMENT');
-  if (!isDataRecordType(type)) return [encodePayload(type, value)];
   const what = `${recordTypeName(type)} payload`;
+  if (!isDataRecordType(type)) return [encodeJsonObject(value, what)];
   const { channel, data } = value as DataPayload;
   if (!(data instanceof Uint8Array)) throw new SealError('INVALID_ARGUMENT', `${what}: data must be bytes`);
   return [new ByteWriter(4).u32(channel, `${what} channel`).end(), data];
+}
+
+/** `encodePayloadParts` joined into one buffer; throws what it throws. */
+export function encodePayload<T extends RecordType>(type: T, value: Payload<T>): Uint8Array {
+  const parts = encodePayloadParts(type, value);
+  if (parts.length === 1) return parts[0]!;
+  const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
 }
 
 /**
