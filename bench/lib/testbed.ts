@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { fipsDir, fipsEnvironment } from '../../src/crypto/index.js';
-import { freePort, startSshd, type Sshd } from '../../test/helpers/sshd.js';
+import { freePort, startSshd, stopChild, type Sshd } from '../../test/helpers/sshd.js';
 
 /** Both legs and the direct connection use this cipher, and this key exchange (approved in FIPS mode). */
 export const BENCH_CIPHER = 'aes256-gcm@openssh.com';
@@ -212,12 +212,7 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
       gateCpuSeconds: () => processCpuSeconds(gatePid),
       trackSshd: () => trackDescendants(sshd.pid),
       async stop() {
-        if (child.exitCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
-          if (child.exitCode === null) child.kill('SIGKILL');
-        }
+        await stopChild(child, 30_000);
         await sshd.stop();
         rmSync(dir, { recursive: true, force: true });
       },

@@ -101,6 +101,15 @@ function safeRead(file: string): string {
   }
 }
 
+/** Stops a child process: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs).unref())]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const user = opts.user ?? TEST_USER;
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -163,12 +172,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       return safeRead(logFile);
     },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000).unref())]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await stopChild(child, 3_000);
       rmSync(dir, { recursive: true, force: true });
     },
   };
