@@ -1,6 +1,7 @@
 /**
- * One client connection through the gate: authentication, routing, the upstream connection, its session
- * channels (bridge.ts), refused forwarding, and its recording (one SessionRecorder per connection).
+ * One client connection through the gate, its lifecycle: authentication, routing, the upstream connection
+ * (upstream.ts), its session channels (bridge.ts), its direct-tcpip channels (direct-tcpip.ts), refused
+ * forwarding, and its recording (one SessionRecorder per connection).
  *
  * Order of events:
  * 1. `publickey` attempts are decided by auth.ts. Failures go to the operational log at once; nothing is
@@ -9,16 +10,13 @@
  *    applied; a refusal ("unknown target web9") is shown on the first session channel's stderr and the
  *    connection ends. Otherwise the upstream connection starts at once.
  * 3. Each `session` channel is bridged to a channel on the upstream connection.
- * 4. `direct-tcpip` channels: to a configured target's name, a ProxyJump (jump.ts): the channel carries an
- *    inner SSH connection, which gate.ts terminates on the same ssh2 Server, as a GateConnection of its own
- *    (with `jump` set: its user and target are fixed by this connection). Elsewhere, a port forward, opened
- *    on the upstream connection when the routed target allows it (port-forward.ts); otherwise refused.
- *    A plain login that routes nowhere (TARGET_REQUIRED) is kept open for jumps; its session channels are
- *    told the refusal.
+ * 4. `direct-tcpip` channels (direct-tcpip.ts): a ProxyJump to a configured target's name, whose inner SSH
+ *    connection gate.ts terminates as a GateConnection of its own (with `jump` set: its user and target are
+ *    fixed by this connection), or a port forward. A plain login that routes nowhere (TARGET_REQUIRED) is
+ *    kept open for jumps; its session channels are told the refusal.
  * 5. When either side goes, the other is ended, and SESSION_END (FINAL) closes the recording.
  */
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type {
   AcceptConnection,
   AuthContext,
@@ -32,72 +30,18 @@ import type {
   TcpipBindInfo,
   TcpipRequestInfo,
 } from 'ssh2';
-import type { Logger } from 'winston';
-import type { Config, Target, User } from '../config/schema.js';
-import type { CryptoProvider, SshAlgorithms } from '../crypto/index.js';
+import type { User } from '../config/schema.js';
 import { RecordType } from '../seal/format/types.js';
-import type { SealedLog } from '../seal/log.js';
 import type { SessionRecorder } from '../seal/session-recorder.js';
-import { decidePublicKey, type AllowList } from './auth.js';
+import { decidePublicKey } from './auth.js';
 import { refuseSession, SessionBridge } from './bridge.js';
+import { DirectTcpipChannels } from './direct-tcpip.js';
 import { GateError, printable } from './errors.js';
-import { decideDirectTcpip, innerRoute } from './jump.js';
-import { startPortForward } from './port-forward.js';
-import type { ProviderAgent } from './provider-agent.js';
+import { innerRoute } from './jump.js';
 import { SessionRecording } from './recording.js';
 import { route, splitLogin, type Route, type Routing } from './routing.js';
-import { connectUpstream, describeTarget, type UpstreamClient } from './upstream.js';
-
-/** What every connection shares: built once by gate.ts. */
-export interface GateServices {
-  readonly config: Config;
-  readonly provider: CryptoProvider;
-  readonly log: SealedLog;
-  readonly logger: Logger;
-  readonly allowList: AllowList;
-  readonly agent: ProviderAgent;
-  readonly upstreamAlgorithms: SshAlgorithms;
-  readonly limits: GateLimits;
-  /** Terminates a jump's inner SSH connection, carried by `stream`, on the gate's ssh2 Server (gate.ts). */
-  readonly injectJump: (stream: Duplex, origin: JumpOrigin) => void;
-}
-
-/** What a jump's inner connection inherits from the outer connection that opened the jump channel. */
-export interface JumpOrigin {
-  /** The outer connection's authenticated gate user. */
-  readonly user: User;
-  /** The target the jump's destination named. */
-  readonly target: Target;
-  /** The outer connection's client `ip:port`: the inner session's `client`. */
-  readonly client: string;
-  /** The outer session's id (hex), for the operational log. */
-  readonly outerSession: string;
-  /** Called once the inner session is recorded, with its id (hex). */
-  readonly onInnerSession: (sessionId: string) => void;
-}
-
-/** A live `direct-tcpip` channel (a jump or a port forward); `abort` closes it and records its end. */
-interface LiveTunnel {
-  abort(): void;
-}
-
-type DirectTcpipDetails = {
-  readonly host: string;
-  readonly port: number;
-  readonly origin_host: string;
-  readonly origin_port: number;
-};
-
-export interface GateLimits {
-  /** Upstream connect + handshake + login. */
-  readonly upstreamTimeoutMs: number;
-  /** Time to authenticate, as sshd's LoginGraceTime. */
-  readonly loginGraceMs: number;
-  /** Refused attempts before the connection is dropped, as sshd's MaxAuthTries. */
-  readonly maxAuthTries: number;
-  /** After a refusal, how long to wait for a session channel to tell it on before hanging up. */
-  readonly refusalGraceMs: number;
-}
+import type { GateServices, JumpOrigin } from './services.js';
+import { connectUpstream, upstreamFailure, type UpstreamClient } from './upstream.js';
 
 interface AuthRecord {
   readonly method: string;
@@ -105,13 +49,6 @@ interface AuthRecord {
   readonly key_fingerprint?: string;
   readonly reason?: string;
 }
-
-/** Upstream failures that raise an ALERT (sealed, and in the operational log), with their severity. */
-const ALERTING_UPSTREAM_FAILURES: Partial<Record<GateError['code'], 'critical' | 'warning'>> = {
-  HOST_KEY_MISMATCH: 'critical',
-  HOST_KEY_UNPINNED: 'critical',
-  NO_COMMON_ALGORITHM: 'warning',
-};
 
 export class GateConnection {
   readonly #svc: GateServices;
@@ -121,12 +58,10 @@ export class GateConnection {
   readonly #logContext: Record<string, unknown>;
   readonly #failedAuth: AuthRecord[] = [];
   readonly #bridges = new Set<SessionBridge>();
-  readonly #tunnels = new Set<LiveTunnel>();
+  readonly #tunnels: DirectTcpipChannels;
   /** Set on a jump's inner connection. */
   readonly #jump: JumpOrigin | undefined;
   #authenticated: { routing: Routing; fingerprint: string; user: User } | undefined;
-  /** A plain login that routes nowhere: no upstream, but jumps may be opened (jump.ts). */
-  #jumpsOnly = false;
   /** The SSH user name as the client sent it (`ops+web1`); ssh2 refuses a change between attempts. */
   #login = '';
   #recording: SessionRecording | undefined;
@@ -153,6 +88,20 @@ export class GateConnection {
       ? { client: this.#client, jump_from: jump.outerSession }
       : { client: this.#client };
     this.#whenClosed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#tunnels = new DirectTcpipChannels({
+      svc,
+      client: this.#client,
+      logContext: this.#logContext,
+      jump,
+      recording: () => this.#recording,
+      authenticated: () => this.#authenticated,
+      refused: () => this.#refusal !== undefined && !this.jumpsOnly,
+      isClosed: () => this.#closed,
+      nextChannel: () => this.#nextChannel++,
+      upstream: () => this.upstream(),
+      refuseForward: (kind, details) => this.refuseForward(kind, details),
+      onTunnelClosed: () => this.maybeHangUp(),
+    });
 
     // Protocol errors (garbage, a bad MAC, a dropped socket) end this connection, never the gate.
     conn.on('error', (err: Error) =>
@@ -166,7 +115,7 @@ export class GateConnection {
     conn.on(
       'tcpip',
       (accept: AcceptConnection<ServerChannel>, reject: RejectConnection, i: TcpipRequestInfo) =>
-        this.onDirectTcpip(accept, reject, i),
+        this.#tunnels.open(accept, reject, i),
     );
     conn.on(
       'openssh.streamlocal',
@@ -194,6 +143,15 @@ export class GateConnection {
   /** Resolves when the client connection has closed and the session is recorded as ended. */
   get closed(): Promise<void> {
     return this.#whenClosed;
+  }
+
+  /**
+   * A plain login that routes nowhere: no upstream, but jumps may be opened (jump.ts). Only
+   * onAuthenticated sets the refusal, and it keeps such a login open for jumps exactly when the code is
+   * TARGET_REQUIRED.
+   */
+  private get jumpsOnly(): boolean {
+    return this.#refusal?.code === 'TARGET_REQUIRED';
   }
 
   /** The log failed: fail-closed sessions end now; fail-open ones go on, unrecorded (recording.ts). */
@@ -339,7 +297,6 @@ export class GateConnection {
       if (refusal.code === 'TARGET_REQUIRED') {
         // `ssh -J ops@gate web1` logs in without a target: only a session channel is refused. A connection
         // that opens nothing is still hung up after the grace time.
-        this.#jumpsOnly = true;
         svc.logger.info('no route: jumps only', { ...this.#logContext, reason: refusal.message });
         this.timer(() => {
           if (this.#tunnels.size === 0) this.cut(`refused: ${refusal.message}`);
@@ -387,24 +344,15 @@ export class GateConnection {
       svc.logger.info('connected to target', { ...this.#logContext, remote_user: r.remoteUser });
       return client;
     } catch (err) {
-      const e =
-        err instanceof GateError
-          ? err
-          : new GateError('UPSTREAM_FAILED', `${describeTarget(r.target)}: ${(err as Error).message}`);
+      const { error: e, alert } = upstreamFailure(err, r.target);
       this.#endReason = `refused: ${e.message}`;
-      // A changed host key may be an attack; a target with no algorithm the policy allows is one that
-      // cannot be reached compliantly (in FIPS mode: it offers only non-approved algorithms).
-      const severity = ALERTING_UPSTREAM_FAILURES[e.code];
-      if (severity) {
+      if (alert) {
         recording?.record(RecordType.ALERT, {
-          rule: `upstream.${e.code.toLowerCase()}`,
-          severity,
+          rule: alert.rule,
+          severity: alert.severity,
           message: e.message,
         });
-        svc.logger.error(`ALERT: ${e.message}`, {
-          ...this.#logContext,
-          alert: `upstream.${e.code.toLowerCase()}`,
-        });
+        svc.logger.error(`ALERT: ${e.message}`, { ...this.#logContext, alert: alert.rule });
       } else {
         svc.logger.warn('cannot connect to target', { ...this.#logContext, code: e.code, reason: e.message });
       }
@@ -420,7 +368,7 @@ export class GateConnection {
     if (!recording || this.#closed) return reject();
     const upstream = this.upstream();
     if (!upstream) return reject();
-    if (this.#jumpsOnly && this.#refusal && this.#endReason === 'client disconnected')
+    if (this.jumpsOnly && this.#refusal && this.#endReason === 'client disconnected')
       this.#endReason = `refused: ${this.#refusal.message}`;
     const channel = this.#nextChannel++;
     if (!recording.record(RecordType.CHANNEL_OPEN, { channel, type: 'session' })) {
@@ -453,129 +401,6 @@ export class GateConnection {
     this.#svc.logger.warn('forwarding refused', { ...this.#logContext, kind, ...fields });
   }
 
-  // --- direct-tcpip: jumps and port forwards ----------------------------------------------------------
-
-  private onDirectTcpip(
-    accept: AcceptConnection<ServerChannel>,
-    reject: RejectConnection,
-    i: TcpipRequestInfo,
-  ): void {
-    const details: DirectTcpipDetails = {
-      host: i.destIP,
-      port: i.destPort,
-      origin_host: i.srcIP,
-      origin_port: i.srcPort,
-    };
-    const auth = this.#authenticated;
-    if (!auth || !this.#recording || this.#closed) return reject();
-    // A refused login (unknown target, recording down, …) may do nothing; a plain one may jump.
-    const refused = this.#refusal !== undefined && !this.#jumpsOnly;
-    const decision = refused
-      ? { kind: 'forward' as const }
-      : decideDirectTcpip(this.#svc.config, auth.user, i.destIP, i.destPort, this.#jump !== undefined);
-    switch (decision.kind) {
-      case 'jump':
-        return this.openJump(accept, reject, auth.user, decision.target, details);
-      case 'jump-refused':
-        // The client sees the same refusal as for any destination: it learns nothing about targets.
-        this.refuseForward('direct-tcpip', {
-          ...details,
-          jump: true,
-          target: decision.target.name,
-          reason: decision.reason,
-        });
-        return reject();
-      case 'forward': {
-        const r = auth.routing.ok && !refused ? auth.routing.route : undefined;
-        if (r?.target.allow_port_forwarding) return this.openForward(accept, reject, details);
-        this.refuseForward('direct-tcpip', { ...details });
-        return reject();
-      }
-    }
-  }
-
-  /** ProxyJump: the channel's bytes are an inner SSH connection, terminated on the gate (gate.ts). */
-  private openJump(
-    accept: AcceptConnection<ServerChannel>,
-    reject: RejectConnection,
-    user: User,
-    target: Target,
-    details: DirectTcpipDetails,
-  ): void {
-    const recording = this.#recording;
-    const channel = this.#nextChannel++;
-    const opened = {
-      kind: 'direct-tcpip',
-      allowed: true,
-      channel,
-      ...details,
-      jump: true,
-      target: target.name,
-    };
-    if (!recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
-    const stream = accept();
-    if (!stream) return;
-    stream.on('error', () => undefined);
-    this.#svc.logger.info('jump opened', { ...this.#logContext, jump_target: target.name, channel });
-    let innerSession: string | undefined;
-    let finished = false;
-    const tunnel: LiveTunnel = {
-      abort: () => {
-        finish();
-        stream.destroy();
-      },
-    };
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      this.#tunnels.delete(tunnel);
-      recording.record(RecordType.FORWARD, {
-        ...opened,
-        event: 'close',
-        ...(innerSession ? { inner_session: innerSession } : {}),
-      });
-      this.#svc.logger.info('jump closed', { ...this.#logContext, jump_target: target.name, channel });
-      this.maybeHangUp();
-    };
-    stream.on('close', finish);
-    this.#tunnels.add(tunnel);
-    this.#svc.injectJump(stream, {
-      user,
-      target,
-      client: this.#client,
-      outerSession: String(this.#logContext.session ?? ''),
-      onInnerSession: (id) => (innerSession = id),
-    });
-  }
-
-  /** `ssh -L`/`-W` to a target that allows it: a channel to the same destination from the target. */
-  private openForward(
-    accept: AcceptConnection<ServerChannel>,
-    reject: RejectConnection,
-    details: DirectTcpipDetails,
-  ): void {
-    const recording = this.#recording;
-    const upstream = this.upstream();
-    const channel = this.#nextChannel++;
-    const opened = { kind: 'direct-tcpip', allowed: true, channel, ...details };
-    if (!upstream || !recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
-    this.#svc.logger.info('port forward opened', { ...this.#logContext, channel, ...details });
-    const forward: LiveTunnel = startPortForward({
-      upstream,
-      destination: details,
-      accept: () => (this.#closed ? undefined : accept()),
-      reject,
-      onClosed: (totals, error) => {
-        this.#tunnels.delete(forward);
-        const counts = { bytes_in: totals.bytesIn, bytes_out: totals.bytesOut, ...(error ? { error } : {}) };
-        recording.record(RecordType.FORWARD, { ...opened, event: 'close', ...counts });
-        this.#svc.logger.info('port forward closed', { ...this.#logContext, channel, ...counts });
-        this.maybeHangUp();
-      },
-    });
-    this.#tunnels.add(forward);
-  }
-
   /** After a refusal, or once the target has gone, the connection ends with its last channel. */
   private maybeHangUp(): void {
     if (this.#bridges.size > 0 || this.#tunnels.size > 0) return;
@@ -600,7 +425,7 @@ export class GateConnection {
     if (this.#closed) return;
     this.#endReason = this.#endReason === 'client disconnected' ? reason : this.#endReason;
     for (const b of this.#bridges) b.abort();
-    for (const t of [...this.#tunnels]) t.abort();
+    this.#tunnels.abortAll();
     this.#upstreamClient?.end();
     this.#conn.end();
     // ssh2's end() half-closes; a client that does not close its side is cut loose shortly after.
@@ -615,7 +440,7 @@ export class GateConnection {
     for (const t of this.#timers) clearTimeout(t);
     for (const b of this.#bridges) b.abort();
     this.#bridges.clear();
-    for (const t of [...this.#tunnels]) t.abort();
+    this.#tunnels.abortAll();
     this.#tunnels.clear();
     this.#upstreamClient?.end();
     this.#recording?.end(this.#endReason);

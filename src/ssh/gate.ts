@@ -1,6 +1,7 @@
 /**
  * The gate: an ssh2 Server on the client leg, composing auth, routing, the upstream leg and the bridge
- * (connection.ts) for every client connection, all recorded into one SealedLog.
+ * (connection.ts) for every client connection, all recorded into one SealedLog. What the connections share
+ * (GateServices, the limits and their defaults) is in services.ts.
  *
  * - The host key is ECDSA (`listen.host_key`), loaded through the provider: ssh2 would add ssh-rsa
  *   (SHA-1) for an RSA key.
@@ -26,10 +27,11 @@ import { sshServerHostKeyPem, type CryptoProvider } from '../crypto/index.js';
 import type { SealedLog } from '../seal/log.js';
 import { legAlgorithms, toSsh2 } from './algorithms.js';
 import { AllowList } from './auth.js';
-import { GateConnection, type GateLimits, type GateServices, type JumpOrigin } from './connection.js';
+import { GateConnection } from './connection.js';
 import { GateError } from './errors.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
+import { DEFAULT_LIMITS, type GateLimits, type GateServices, type JumpOrigin } from './services.js';
 
 export interface GateOptions {
   readonly config: Config;
@@ -54,13 +56,6 @@ export interface Gate {
   /** Stops listening and ends every session (SESSION_END "gate stopping"). The log stays open. */
   close(reason?: string): Promise<void>;
 }
-
-export const DEFAULT_LIMITS: GateLimits = {
-  upstreamTimeoutMs: 10_000,
-  loginGraceMs: 60_000,
-  maxAuthTries: 6,
-  refusalGraceMs: 10_000,
-};
 
 export async function startGate(opts: GateOptions): Promise<Gate> {
   const { config, provider, log, logger } = opts;

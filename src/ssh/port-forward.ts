@@ -4,7 +4,7 @@
  * connection (`forwardOut`), so the *target* connects to the destination, as it would for a direct
  * `ssh -L` to it.
  *
- * Only metadata is recorded (connection.ts: FORWARD open and close, with the byte counts counted here):
+ * Only metadata is recorded (direct-tcpip.ts: FORWARD open and close, with the byte counts counted here):
  * the bytes are opaque application traffic, often encrypted end to end, and recording them would put
  * whatever crosses the tunnel (database dumps, say) in the log. Flow control is flow.ts's: a full sink
  * pauses its source, so SSH windows carry back-pressure across the gate.
@@ -20,16 +20,22 @@ export interface TunnelTotals {
   readonly bytesOut: number;
 }
 
+/**
+ * A `direct-tcpip` channel request's addresses (RFC 4254 §7.2), named as they are recorded in FORWARD
+ * records (docs/FORMAT.md).
+ */
+export interface DirectTcpipDestination {
+  readonly host: string;
+  readonly port: number;
+  readonly origin_host: string;
+  readonly origin_port: number;
+}
+
 export interface PortForwardRequest {
   /** The routed target's connection; may still be connecting. */
   readonly upstream: Promise<UpstreamClient>;
   /** The client's `direct-tcpip` request, passed on as it came. */
-  readonly destination: {
-    readonly host: string;
-    readonly port: number;
-    readonly origin_host: string;
-    readonly origin_port: number;
-  };
+  readonly destination: DirectTcpipDestination;
   /** Accepts the client's channel; undefined when the client has gone meanwhile. */
   readonly accept: () => Duplex | undefined;
   readonly reject: () => void;

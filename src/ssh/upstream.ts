@@ -7,6 +7,8 @@
  *   constant time through the provider. No pinned key, a different key, or a revoked key: the connection
  *   is refused (fail closed), with a message for the user.
  * - The gate logs in with its own key through ProviderAgent, so the provider makes every signature.
+ * - A failure is told apart (upstreamFailure): a changed host key or a target with no allowed algorithm
+ *   raises an ALERT; anything else is an ordinary refusal.
  */
 import { readFile } from 'node:fs/promises';
 import ssh2, { type AgentAuthMethod } from 'ssh2';
@@ -43,6 +45,33 @@ const NETWORK_ERRORS = new Set([
 /** "target web1 (10.0.0.5:22)" */
 export function describeTarget(target: Target): string {
   return `target ${target.name} (${target.host}:${target.port})`;
+}
+
+/** Upstream failures that raise an ALERT (sealed, and in the operational log), with their severity. */
+const ALERTING_UPSTREAM_FAILURES: Partial<Record<GateError['code'], 'critical' | 'warning'>> = {
+  HOST_KEY_MISMATCH: 'critical',
+  HOST_KEY_UNPINNED: 'critical',
+  NO_COMMON_ALGORITHM: 'warning',
+};
+
+/** Why the upstream connection failed, and the ALERT it raises, if any. */
+export interface UpstreamFailure {
+  readonly error: GateError;
+  readonly alert?: { readonly rule: string; readonly severity: 'critical' | 'warning' };
+}
+
+/**
+ * Classifies a failure to connect to `target`. A changed host key may be an attack; a target with no
+ * algorithm the policy allows is one that cannot be reached compliantly (in FIPS mode: it offers only
+ * non-approved algorithms). Both raise an ALERT.
+ */
+export function upstreamFailure(err: unknown, target: Target): UpstreamFailure {
+  const error =
+    err instanceof GateError
+      ? err
+      : new GateError('UPSTREAM_FAILED', `${describeTarget(target)}: ${(err as Error).message}`);
+  const severity = ALERTING_UPSTREAM_FAILURES[error.code];
+  return severity ? { error, alert: { rule: `upstream.${error.code.toLowerCase()}`, severity } } : { error };
 }
 
 /** Connects and logs in; rejects with a GateError whose message is meant for the user. */

@@ -25,7 +25,7 @@ import { EntryKind, recordTypeName, systemTypeName, type RecordType } from '../.
 import { SealedLog, type LogPolicy } from '../../src/seal/log.js';
 import { SegmentOpener } from '../../src/seal/opener.js';
 import { LocalStore } from '../../src/seal/store.js';
-import type { GateLimits } from '../../src/ssh/connection.js';
+import type { GateLimits } from '../../src/ssh/services.js';
 import { startGate, type Gate } from '../../src/ssh/gate.js';
 import type { Sshd } from './sshd.js';
 import { runSsh, type SshResult, type SshRunOptions } from './ssh-client.js';
