@@ -16,7 +16,7 @@ import {
   readEntryFrames,
 } from '../../src/audit/bundle.js';
 import { AuditError } from '../../src/audit/errors.js';
-import { exportBundle } from '../../src/audit/export.js';
+import { exportBundle, type ExportOptions } from '../../src/audit/export.js';
 import { bundleSource, openLogSource } from '../../src/audit/source.js';
 import { verifyLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify/verifier.js';
 import { SPOOL_DIR } from '../../src/seal/audit-spool.js';
@@ -78,6 +78,13 @@ describe('verify a real log', () => {
   let store: string;
   let pinned: VerifyOptions;
 
+  /** Exports the store (all of it, or `selection`) into a new directory, signed; returns the bundle. */
+  const exportStore = async (selection: Partial<ExportOptions> = {}): Promise<string> => {
+    const outDir = join(tempDir(), 'bundle');
+    await exportBundle({ provider: p, storeDir: store, outDir, signer: keys.signer, ...selection });
+    return outDir;
+  };
+
   before(async () => {
     keys = await makeKeys(p);
     pinned = { trustedSigners: [keys.signer.publicKey] };
@@ -114,8 +121,7 @@ describe('verify a real log', () => {
   });
 
   it('hashing the tree in a worker thread gives the same report, also for a tampered bundle', async () => {
-    const out = join(tempDir(), 'bundle');
-    await exportBundle({ provider: p, storeDir: store, outDir: out, signer: keys.signer });
+    const out = await exportStore();
     const strip = (r: VerifyReport) => ({ ...r, source: { ...r.source, path: '' } });
     for (const path of [store, out]) {
       const inThread = verifyPath(path, { ...pinned, parallel: false });
@@ -235,8 +241,7 @@ describe('verify a real log', () => {
     const session = full.provenance.find((s) => s.records >= 3 && s.state === 'final')?.session;
     assert.ok(session);
     for (const selection of [{ from: 7, to: 41 }, { sessions: [session] }]) {
-      const out = join(tempDir(), 'bundle');
-      await exportBundle({ provider: p, storeDir: store, outDir: out, signer: keys.signer, ...selection });
+      const out = await exportStore(selection);
       const bundle = openBundle(out);
       const frames = [...readEntryFrames(readFileSync(join(out, BUNDLE_FILES.entries)))];
       const records = frames.filter((f) => f.bytes[0] === EntryKind.SEALED_RECORD);
@@ -274,8 +279,7 @@ describe('verify a real log', () => {
   });
 
   it('without --keys the bundle vouches for itself: it verifies, loudly unpinned', async () => {
-    const out = join(tempDir(), 'bundle');
-    await exportBundle({ provider: p, storeDir: store, outDir: out, signer: keys.signer });
+    const out = await exportStore();
     const r = verifyPath(out, {});
     assertOk(r);
     assert.equal(r.signersPinned, false);
@@ -289,8 +293,7 @@ describe('verify a real log', () => {
 
   it('a bundle signed by another key fails on every signature, naming the unknown signer', async () => {
     const other = await makeKeys(p);
-    const out = join(tempDir(), 'bundle');
-    await exportBundle({ provider: p, storeDir: store, outDir: out, signer: keys.signer });
+    const out = await exportStore();
     const r = verifyPath(out, { trustedSigners: [other.signer.publicKey] });
     assert.equal(r.ok, false);
     assert.ok(codes(r).has('CHECKPOINT_UNKNOWN_SIGNER'));
@@ -318,38 +321,14 @@ describe('verify a real log', () => {
 
     it('an earlier checkpoint of the same log is consistent: store, complete and partial bundles', async () => {
       assertOk(verifyPath(store, { ...pinned, trustedCheckpoint: early }));
-      const complete = join(tempDir(), 'bundle');
-      await exportBundle({
-        provider: p,
-        storeDir: store,
-        outDir: complete,
-        signer: keys.signer,
-        trustedCheckpoint: early,
-      });
+      const complete = await exportStore({ trustedCheckpoint: early });
       assertOk(verifyPath(complete, { ...pinned, trustedCheckpoint: early }));
-      const partial = join(tempDir(), 'bundle');
-      await exportBundle({
-        provider: p,
-        storeDir: store,
-        outDir: partial,
-        signer: keys.signer,
-        from: 40,
-        to: 50,
-        trustedCheckpoint: early,
-      });
+      const partial = await exportStore({ from: 40, to: 50, trustedCheckpoint: early });
       assertOk(verifyPath(partial, { ...pinned, trustedCheckpoint: early }));
     });
 
     it('a partial bundle exported without the trusted checkpoint cannot prove it', async () => {
-      const partial = join(tempDir(), 'bundle');
-      await exportBundle({
-        provider: p,
-        storeDir: store,
-        outDir: partial,
-        signer: keys.signer,
-        from: 40,
-        to: 50,
-      });
+      const partial = await exportStore({ from: 40, to: 50 });
       const size = Number(parseCheckpoint(parseNote(early).body).size);
       const r = verifyPath(partial, { ...pinned, trustedCheckpoint: early });
       const bundled = openBundle(partial)
@@ -362,22 +341,12 @@ describe('verify a real log', () => {
     it('a forked checkpoint (same origin and key, other entries) is inconsistent', async () => {
       const r = verifyPath(store, { ...pinned, trustedCheckpoint: fork });
       assert.deepEqual([...codes(r)], ['TRUSTED_CHECKPOINT_INCONSISTENT'], show(r));
-      const complete = join(tempDir(), 'bundle');
-      await exportBundle({ provider: p, storeDir: store, outDir: complete, signer: keys.signer });
+      const complete = await exportStore();
       assert.deepEqual(
         [...codes(verifyPath(complete, { ...pinned, trustedCheckpoint: fork }))],
         ['TRUSTED_CHECKPOINT_INCONSISTENT'],
       );
-      const partial = join(tempDir(), 'bundle');
-      await exportBundle({
-        provider: p,
-        storeDir: store,
-        outDir: partial,
-        signer: keys.signer,
-        from: 40,
-        to: 50,
-        trustedCheckpoint: fork,
-      });
+      const partial = await exportStore({ from: 40, to: 50, trustedCheckpoint: fork });
       assert.deepEqual(
         [...codes(verifyPath(partial, { ...pinned, trustedCheckpoint: fork }))],
         ['TRUSTED_CHECKPOINT_INCONSISTENT'],

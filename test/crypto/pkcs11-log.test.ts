@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   createProvider,
   OpenSslProvider,
+  type PrivateKey,
   type PublicKey,
   type RoutingProvider,
 } from '../../src/crypto/index.js';
@@ -50,6 +51,22 @@ describe('sealed log with token keys', () => {
     return p;
   }
 
+  /** A new log whose checkpoints `signingKey` signs, the failures it reports, and its store. */
+  async function openLogSignedBy(p: RoutingProvider, signingKey: PrivateKey) {
+    const failures: Error[] = [];
+    const dir = storeDir();
+    const log = await SealedLog.open({
+      provider: p,
+      dir,
+      origin: ORIGIN,
+      recipients: [recipient],
+      signingKey,
+      create: true,
+      onFailure: (e) => failures.push(e),
+    });
+    return { log, failures, dir };
+  }
+
   before(async () => {
     softhsm = makeSoftHsm2();
     nss = makeNss();
@@ -72,17 +89,7 @@ describe('sealed log with token keys', () => {
       await p.generateKeyAt(ref, { type: 'ec', curve: 'P-384' });
       // The gate loads its key by reference, as from `recording.checkpoint_signer`.
       const signingKey = await p.loadPrivateKey(ref);
-      const dir = storeDir();
-      const failures: Error[] = [];
-      const log = await SealedLog.open({
-        provider: p,
-        dir,
-        origin: ORIGIN,
-        recipients: [recipient],
-        signingKey,
-        create: true,
-        onFailure: (e) => failures.push(e),
-      });
+      const { log, failures, dir } = await openLogSignedBy(p, signingKey);
       const session = log.openSession();
       session.event(RecordType.EXEC, { channel: 0, command: 'id' });
       for (let i = 0; i < 3; i++)
@@ -134,16 +141,7 @@ describe('sealed log with token keys', () => {
     const p = await provider(softhsm);
     const ref = softhsm.uri('checkpoint-signer-vanishing');
     const signingKey = await p.generateKeyAt(ref, { type: 'ec', curve: 'P-384' });
-    const failures: Error[] = [];
-    const log = await SealedLog.open({
-      provider: p,
-      dir: storeDir(),
-      origin: ORIGIN,
-      recipients: [recipient],
-      signingKey,
-      create: true,
-      onFailure: (e) => failures.push(e),
-    });
+    const { log, failures } = await openLogSignedBy(p, signingKey);
     const session = log.openSession();
     session.event(RecordType.EXEC, { channel: 0, command: 'uptime' });
     // The token goes away: its backend is finalized under the running log.
@@ -166,16 +164,7 @@ describe('sealed log with token keys', () => {
     const p = await provider(softhsm);
     const label = 'checkpoint-signer-destroyed';
     const signingKey = await p.generateKeyAt(softhsm.uri(label), { type: 'ec', curve: 'P-384' });
-    const failures: Error[] = [];
-    const log = await SealedLog.open({
-      provider: p,
-      dir: storeDir(),
-      origin: ORIGIN,
-      recipients: [recipient],
-      signingKey,
-      create: true,
-      onFailure: (e) => failures.push(e),
-    });
+    const { log, failures } = await openLogSignedBy(p, signingKey);
     const pin = readFileSync(softhsm.pinFile, 'utf8').trim();
     execFileSync('pkcs11-tool', [
       '--module',
