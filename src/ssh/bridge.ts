@@ -164,11 +164,10 @@ export class SessionBridge {
     session.on('close', () => this.close());
   }
 
-  /** Ends the channel on both sides without another word (fail-closed cut, gate shutdown). */
+  /** Ends the channel on both sides at once (fail-closed cut, gate shutdown), recording its close. */
   abort(): void {
-    this.#closed = true;
-    this.#up?.close();
     this.#down?.close();
+    this.close(); // CHANNEL_CLOSE now, while the recording still takes it (gate stop)
   }
 
   /**

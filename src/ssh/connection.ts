@@ -162,8 +162,8 @@ export class GateConnection {
   /** Ends the connection now, with SESSION_END `reason` when the log can still take it. */
   terminate(reason: string): void {
     this.#endReason = reason;
+    this.cut(reason); // channels and tunnels record their close first
     this.#recording?.end(reason);
-    this.cut(reason);
   }
 
   // --- authentication ------------------------------------------------------------------------------

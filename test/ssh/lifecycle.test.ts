@@ -126,5 +126,8 @@ describe('connection lifecycle', () => {
     const end = recs.find((r) => r.type === 'SESSION_END' && r.session === exec?.session);
     assert.equal(end?.payload.reason, 'gate stopping');
     assert.equal(end?.final, true);
+    // The channel's close is recorded before the session's end, not lost with the stop.
+    const types = recs.filter((r) => r.session === exec?.session).map((r) => r.type);
+    assert.deepEqual(types.slice(-2), ['CHANNEL_CLOSE', 'SESSION_END']);
   });
 });
