@@ -2,7 +2,7 @@
  * The SSH gate in a FIPS-mode Node (issue 5, design brief §4), with the real OpenSSH client, real sshds
  * and ssh-audit:
  * - an exec session works end to end for every cipher the gate offers in FIPS mode, and its segments
- *   say fips: true;
+ *   say fips: true; so do sftp (with SFTP_OP records) and ssh -J (the inner session);
  * - clients offering only non-approved algorithms (chacha20-poly1305, curve25519, ssh-ed25519) are
  *   refused in the handshake;
  * - targets offering only non-approved algorithms are refused by the gate (NO_COMMON_ALGORITHM), with a
@@ -256,5 +256,71 @@ describe('SSH gate in a FIPS-mode Node', () => {
     assert.doesNotMatch(all, /curve25519|chacha20|ed25519|ssh-rsa|sha1|md5|group-exchange|cbc/i);
     assert.deepEqual(audit.compression, ['none']);
     assert.deepEqual(seen.serverHostKey, ['ecdsa-sha2-nistp256']);
+  });
+  it('sftp and ssh -J work end to end too: SFTP_OP paths and the inner session sealed with fips: true', async () => {
+    const remote = `/home/${sshd.user}/sealgate-fips-sftp-${process.pid}`;
+    const local = join(dir, 'upload');
+    writeFileSync(local, Buffer.from(new OpenSslProvider().randomBytes(256 * 1024)));
+    const common = [
+      '  User ops',
+      `  IdentityFile ${fx.userKey}`,
+      '  IdentitiesOnly yes',
+      '  IdentityAgent none',
+      '  BatchMode yes',
+      '  StrictHostKeyChecking yes',
+    ];
+    // The gate presents its own host key for the inner session of a jump (docs/OPERATIONS.md).
+    writeFileSync(join(dir, 'inner_known_hosts'), `local ${fx.gate.hostKeyLine}\n`);
+    const config = join(dir, 'ssh_config');
+    writeFileSync(
+      config,
+      [
+        'Host gate',
+        '  HostName 127.0.0.1',
+        `  Port ${fx.gate.port}`,
+        `  UserKnownHostsFile ${fx.clientKnownHosts}`,
+        '  ProxyJump none',
+        ...common,
+        'Host local',
+        '  ProxyJump gate',
+        `  UserKnownHostsFile ${join(dir, 'inner_known_hosts')}`,
+        ...common,
+        '',
+      ].join('\n'),
+    );
+    const batch = join(dir, 'batch');
+    writeFileSync(batch, `put ${local} ${remote}\nrm ${remote}\n`);
+    try {
+      const put = await runTool('sftp', ['-F', config, '-b', batch, 'ops+local@gate'], 60_000);
+      assert.equal(put.status, 0, put.stderr);
+      const jumped = await runTool('ssh', ['-F', config, 'local', 'echo jumped-in-fips'], 60_000);
+      assert.equal(jumped.status, 0, jumped.stderr);
+      assert.equal(jumped.stdout, 'jumped-in-fips\n');
+    } finally {
+      rmSync(remote, { force: true });
+    }
+
+    let recs: Rec[] = [];
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      recs = await fx.records();
+      if (recs.some((r) => r.type === 'EXEC' && r.payload.command === 'echo jumped-in-fips')) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const open = recs.find(
+      (r) => r.type === 'SFTP_OP' && r.payload.op === 'open' && r.payload.path === remote,
+    );
+    assert.ok(open, 'the upload is an SFTP_OP open of its exact path');
+    assert.ok(
+      recs.some((r) => r.type === 'SFTP_OP' && r.payload.op === 'remove' && r.payload.path === remote),
+    );
+    const inner = recs.find((r) => r.type === 'EXEC' && r.payload.command === 'echo jumped-in-fips');
+    assert.ok(inner, 'the inner session of the jump is recorded');
+    assert.equal(dataText(sessionOf(recs, 'echo jumped-in-fips'), 'DATA_OUT'), 'jumped-in-fips\n');
+    const provenance = await segmentProvenance(fx.config.recording.store);
+    for (const session of [open.session, inner.session]) {
+      const headers = provenance.get(session) ?? [];
+      assert.ok(headers.length > 0);
+      for (const h of headers) assert.equal(h.fips, true);
+    }
   });
 });
