@@ -60,6 +60,12 @@ export interface GateFixture {
   readonly signer: PrivateKey;
   /** ssh's options for this gate, without the destination. */
   sshOptions(key?: string): string[];
+  /**
+   * Writes an ssh_config for ProxyJump (`ssh -F CONFIG web1` goes through `Host gate`) and returns its
+   * path. `-J` passes no `-i`/`-o` to the jump leg, so both legs are set here. The gate presents its own
+   * host key for a jump's inner session, so it is pinned under each of `innerNames`.
+   */
+  jumpConfig(innerNames: readonly string[]): string;
   /** Runs `ssh [extra…] [options…] login@127.0.0.1 [command…]` against the gate. */
   ssh(
     login: string,
@@ -234,6 +240,37 @@ export async function startGateFixture(opts: FixtureOptions): Promise<GateFixtur
       return runSsh([...(o.extra ?? []), ...sshOptions(o.key), `${login}@127.0.0.1`, ...command], o);
     },
     records,
+    jumpConfig(innerNames) {
+      const innerKnownHosts = join(dir, 'inner_known_hosts');
+      writeFileSync(innerKnownHosts, innerNames.map((n) => `${n} ${gate.hostKeyLine}\n`).join(''));
+      const common = [
+        '  User ops',
+        `  IdentityFile ${userKey}`,
+        '  IdentitiesOnly yes',
+        '  IdentityAgent none',
+        '  BatchMode yes',
+        '  StrictHostKeyChecking yes',
+        '  ConnectTimeout 10',
+      ];
+      const config = join(dir, 'ssh_config');
+      writeFileSync(
+        config,
+        [
+          'Host gate',
+          '  HostName 127.0.0.1',
+          `  Port ${gate.port}`,
+          `  UserKnownHostsFile ${clientKnownHosts}`,
+          '  ProxyJump none',
+          ...common,
+          'Host *',
+          '  ProxyJump gate',
+          `  UserKnownHostsFile ${innerKnownHosts}`,
+          ...common,
+          '',
+        ].join('\n'),
+      );
+      return config;
+    },
     async verify() {
       if (!log.failed) await log.checkpoint();
       const source = storeSource(config.recording.store);

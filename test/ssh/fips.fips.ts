@@ -261,33 +261,7 @@ describe('SSH gate in a FIPS-mode Node', () => {
     const remote = `/home/${sshd.user}/sealgate-fips-sftp-${process.pid}`;
     const local = join(dir, 'upload');
     writeFileSync(local, Buffer.from(new OpenSslProvider().randomBytes(256 * 1024)));
-    const common = [
-      '  User ops',
-      `  IdentityFile ${fx.userKey}`,
-      '  IdentitiesOnly yes',
-      '  IdentityAgent none',
-      '  BatchMode yes',
-      '  StrictHostKeyChecking yes',
-    ];
-    // The gate presents its own host key for the inner session of a jump (docs/OPERATIONS.md).
-    writeFileSync(join(dir, 'inner_known_hosts'), `local ${fx.gate.hostKeyLine}\n`);
-    const config = join(dir, 'ssh_config');
-    writeFileSync(
-      config,
-      [
-        'Host gate',
-        '  HostName 127.0.0.1',
-        `  Port ${fx.gate.port}`,
-        `  UserKnownHostsFile ${fx.clientKnownHosts}`,
-        '  ProxyJump none',
-        ...common,
-        'Host local',
-        '  ProxyJump gate',
-        `  UserKnownHostsFile ${join(dir, 'inner_known_hosts')}`,
-        ...common,
-        '',
-      ].join('\n'),
-    );
+    const config = fx.jumpConfig(['local']);
     const batch = join(dir, 'batch');
     writeFileSync(batch, `put ${local} ${remote}\nrm ${remote}\n`);
     try {

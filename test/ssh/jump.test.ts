@@ -91,37 +91,7 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     });
     dir = mkdtempSync(join(tmpdir(), 'sealgate-jump-'));
     // The gate presents its own host key for the inner session: the client pins it under the targets' names.
-    const innerKnownHosts = join(dir, 'inner_known_hosts');
-    writeFileSync(
-      innerKnownHosts,
-      ['local', 'web1', 'sealgate-gate'].map((name) => `${name} ${fx.gate.hostKeyLine}\n`).join(''),
-    );
-    const common = [
-      '  User ops',
-      `  IdentityFile ${fx.userKey}`,
-      '  IdentitiesOnly yes',
-      '  IdentityAgent none',
-      '  BatchMode yes',
-      '  StrictHostKeyChecking yes',
-      '  ConnectTimeout 10',
-    ];
-    config = join(dir, 'ssh_config');
-    writeFileSync(
-      config,
-      [
-        'Host gate',
-        '  HostName 127.0.0.1',
-        `  Port ${fx.gate.port}`,
-        `  UserKnownHostsFile ${fx.clientKnownHosts}`,
-        '  ProxyJump none',
-        ...common,
-        'Host *',
-        '  ProxyJump gate',
-        `  UserKnownHostsFile ${innerKnownHosts}`,
-        ...common,
-        '',
-      ].join('\n'),
-    );
+    config = fx.jumpConfig(['local', 'web1', 'sealgate-gate']);
   });
   after(async () => {
     await fx?.close();
