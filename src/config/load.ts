@@ -10,6 +10,8 @@ import { parseDocument, type YAMLError } from 'yaml';
 import { CryptoError } from '../crypto/errors.js';
 import { parsePkcs11Uri } from '../crypto/pkcs11/uri.js';
 import { Policy, type SshAlgorithmKind, type SshAlgorithms } from '../crypto/policy.js';
+import { parseMaxStartups } from '../ssh/admission.js';
+import { isAddressOrBlock, parseNetBlockSize } from '../ssh/source-address.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { CONFIG_SCHEMA, type Config, type KeyRef, type SshAlgorithmLists } from './schema.js';
 
@@ -271,6 +273,8 @@ function crossFieldIssues(config: Config): ConfigIssue[] {
     issues.push({ path: 'metrics.port', message: `${metrics.port} is also listen.port` });
   }
 
+  issues.push(...limitsIssues(config.limits));
+
   for (const [path, ref] of keyRefs(config)) {
     if (!ref.startsWith('pkcs11:')) continue;
     // RFC 7512 allows a PIN inside the URI; a PIN must never sit in the config (BRIEF section 5).
@@ -292,6 +296,33 @@ function crossFieldIssues(config: Config): ConfigIssue[] {
       }
     }
   }
+  return issues;
+}
+
+/** What the schema's patterns cannot say about `limits`: orders and ranges inside the strings. */
+function limitsIssues(limits: Config['limits']): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const startups = parseMaxStartups(limits.max_startups);
+  if (typeof startups === 'string') issues.push({ path: 'limits.max_startups', message: startups });
+  const { v4, v6 } = parseNetBlockSize(limits.per_source_net_block_size);
+  if (v4 < 1 || v4 > 32 || v6 < 1 || v6 > 128)
+    issues.push({
+      path: 'limits.per_source_net_block_size',
+      message: `prefix lengths must be 1..32 for IPv4 and 1..128 for IPv6, got ${v4}:${v6}`,
+    });
+  const p = limits.penalties;
+  if (p.min_seconds > p.max_seconds)
+    issues.push({
+      path: 'limits.penalties.min_seconds',
+      message: `${p.min_seconds} is more than max_seconds (${p.max_seconds}): no penalty could ever apply`,
+    });
+  p.exempt.forEach((e, i) => {
+    if (!isAddressOrBlock(e))
+      issues.push({
+        path: `limits.penalties.exempt[${i}]`,
+        message: `must be an IP address or a CIDR block (for example "10.0.0.0/8"), got ${quote(e)}`,
+      });
+  });
   return issues;
 }
 

@@ -113,6 +113,34 @@ export interface Pkcs11Config {
   library_parameters?: string;
 }
 
+/** Pre-authentication limits (docs/OPERATIONS.md, "Limits"), modelled on sshd's. */
+export interface PenaltiesConfig {
+  enabled: boolean;
+  authfail_seconds: number;
+  noauth_seconds: number;
+  grace_exceeded_seconds: number;
+  min_seconds: number;
+  max_seconds: number;
+  /** Addresses and CIDR blocks that are never penalised. */
+  exempt: string[];
+}
+
+export interface LimitsConfig {
+  /** From TCP accept to authentication, as sshd's LoginGraceTime. */
+  login_grace_seconds: number;
+  /** Refused attempts before the connection is dropped, as sshd's MaxAuthTries. */
+  max_auth_tries: number;
+  /** Random early drop of unauthenticated connections, `start:rate:full`, as sshd's MaxStartups. */
+  max_startups: string;
+  per_source_max_startups: number;
+  per_source_max_connections: number;
+  /** `v4:v6` prefix lengths that group sources, as sshd's PerSourceNetBlockSize. */
+  per_source_net_block_size: string;
+  /** Client connections at most; when omitted, what the file-descriptor budget allows. */
+  max_connections?: number;
+  penalties: PenaltiesConfig;
+}
+
 export interface MetricsConfig {
   enabled: boolean;
   host: string;
@@ -130,6 +158,7 @@ export interface Config {
   upstream: UpstreamConfig;
   recording: RecordingConfig;
   pkcs11?: Pkcs11Config;
+  limits: LimitsConfig;
   /** Always present (defaults to disabled), so callers need not test for it. */
   metrics: MetricsConfig;
 }
@@ -316,6 +345,44 @@ export const CONFIG_SCHEMA = {
       },
       // The PIN source is a file or a variable, never both: two sources would make it unclear which is used.
       oneOf: [{ required: ['pin_file'] }, { required: ['pin_env'] }],
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        login_grace_seconds: { type: 'integer', minimum: 1, maximum: 3600, default: 120 },
+        max_auth_tries: { type: 'integer', minimum: 1, maximum: 100, default: 6 },
+        max_startups: {
+          type: 'string',
+          pattern: '^[0-9]{1,6}(:[0-9]{1,3}:[0-9]{1,6})?$',
+          description: 'MaxStartups as "start:rate:full" (for example "10:30:100") or one number',
+          default: '10:30:100',
+        },
+        per_source_max_startups: { type: 'integer', minimum: 1, default: 5 },
+        per_source_max_connections: { type: 'integer', minimum: 1, default: 100 },
+        per_source_net_block_size: {
+          type: 'string',
+          pattern: '^[0-9]{1,2}:[0-9]{1,3}$',
+          description: 'prefix lengths as "v4:v6" (for example "32:128")',
+          default: '32:128',
+        },
+        max_connections: { type: 'integer', minimum: 1 },
+        penalties: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            authfail_seconds: { type: 'number', minimum: 0, default: 5 },
+            noauth_seconds: { type: 'number', minimum: 0, default: 1 },
+            grace_exceeded_seconds: { type: 'number', minimum: 0, default: 20 },
+            min_seconds: { type: 'number', minimum: 0, default: 15 },
+            max_seconds: { type: 'number', minimum: 1, default: 600 },
+            exempt: { type: 'array', uniqueItems: true, items: nonEmptyString, default: [] },
+          },
+        },
+      },
     },
     metrics: {
       type: 'object',

@@ -36,7 +36,9 @@ import type { SessionRecorder } from '../seal/session-recorder.js';
 import { decidePublicKey } from './auth.js';
 import { refuseSession, SessionBridge } from './bridge.js';
 import { DirectTcpipChannels } from './direct-tcpip.js';
-import { GateError, printable } from './errors.js';
+import { DISCONNECT, disconnect } from './disconnect.js';
+import { GateError, printableLogin } from './errors.js';
+import type { PreAuthReport } from './listener.js';
 import { innerRoute } from './jump.js';
 import { SessionRecording } from './recording.js';
 import { route, splitLogin, type Route, type Routing } from './routing.js';
@@ -61,6 +63,8 @@ export class GateConnection {
   readonly #tunnels: DirectTcpipChannels;
   /** Set on a jump's inner connection. */
   readonly #jump: JumpOrigin | undefined;
+  /** What the TCP listener learns of authentication (absent on a jump's inner connection). */
+  readonly #preAuth: PreAuthReport | undefined;
   #authenticated: { routing: Routing; fingerprint: string; user: User } | undefined;
   /** The SSH user name as the client sent it (`ops+web1`); ssh2 refuses a change between attempts. */
   #login = '';
@@ -78,10 +82,18 @@ export class GateConnection {
   readonly #whenClosed: Promise<void>;
   #resolveClosed!: () => void;
 
-  constructor(svc: GateServices, conn: Connection, info: ClientInfo, onGone: () => void, jump?: JumpOrigin) {
+  constructor(
+    svc: GateServices,
+    conn: Connection,
+    info: ClientInfo,
+    onGone: () => void,
+    jump?: JumpOrigin,
+    preAuth?: PreAuthReport,
+  ) {
     this.#svc = svc;
     this.#conn = conn;
     this.#jump = jump;
+    this.#preAuth = preAuth;
     this.#client = jump ? jump.client : `${info.ip}:${info.port}`;
     this.#onGone = onGone;
     this.#logContext = jump
@@ -135,9 +147,14 @@ export class GateConnection {
       },
     );
     conn.on('close', () => this.onClose());
-    this.timer(() => {
-      if (!this.#authenticated) this.cut('login grace time over');
-    }, svc.limits.loginGraceMs);
+    if (preAuth) {
+      // The listener's grace timer started at TCP accept; it ends the connection through us.
+      preAuth.onGraceOver = () => this.cut('login grace time over');
+    } else {
+      this.timer(() => {
+        if (!this.#authenticated) this.cut('login grace time over');
+      }, svc.limits.loginGraceMs);
+    }
   }
 
   /** Resolves when the client connection has closed and the session is recorded as ended. */
@@ -171,11 +188,12 @@ export class GateConnection {
   private authenticate(ctx: AuthContext): void {
     const svc = this.#svc;
     this.#login = ctx.username;
-    this.#logContext.login = printable(ctx.username);
+    // The name is the client's to choose, before any proof: bounded in the log (errors.ts).
+    this.#logContext.login = printableLogin(ctx.username);
     // OpenSSH always tries `none` first, to learn the methods; that is not an attempt worth a record.
     if (ctx.method === 'none') return ctx.reject(['publickey']);
     if (ctx.method !== 'publickey') {
-      this.authFailed({ method: ctx.method, ok: false, reason: 'method not allowed' });
+      if (this.authFailed({ method: ctx.method, ok: false, reason: 'method not allowed' })) return;
       return ctx.reject(['publickey']);
     }
     // A jump's inner connection belongs to the outer connection's user, whatever its login says.
@@ -199,29 +217,49 @@ export class GateConnection {
         this.#authenticated = { routing, fingerprint: decision.key.fingerprint, user };
         return ctx.accept();
       case 'reject':
-        this.authFailed({
-          method: 'publickey',
-          ok: false,
-          key_fingerprint: decision.fingerprint,
-          reason: user ? decision.reason : 'unknown user',
-        });
+        if (
+          this.authFailed({
+            method: 'publickey',
+            ok: false,
+            key_fingerprint: decision.fingerprint,
+            reason: user ? decision.reason : 'unknown user',
+          })
+        )
+          return;
         return ctx.reject(['publickey']);
     }
   }
 
-  private authFailed(record: AuthRecord): void {
+  /**
+   * Records a refused attempt. Returns true when it was the last one allowed: the connection has then
+   * been ended with "Too many authentication failures", as sshd does (its userauth_finish disconnects
+   * on the MaxAuthTries-th failure instead of answering it), and the caller must not reply.
+   */
+  private authFailed(record: AuthRecord): boolean {
     this.#failedAuth.push(record);
-    this.#svc.logger.warn('authentication refused', { ...this.#logContext, ...record });
-    if (this.#failedAuth.length >= this.#svc.limits.maxAuthTries) {
-      // Let the failure reply go out first.
-      setImmediate(() => this.cut('too many authentication failures'));
+    this.#preAuth?.authFailed();
+    const last = this.#failedAuth.length >= this.#svc.limits.maxAuthTries;
+    this.#svc.logger.warn(
+      last ? 'authentication refused; too many failures, disconnecting' : 'authentication refused',
+      {
+        ...this.#logContext,
+        ...record,
+        failures: this.#failedAuth.length,
+      },
+    );
+    if (last) {
+      this.#endReason = 'too many authentication failures';
+      disconnect(this.#conn, DISCONNECT.PROTOCOL_ERROR, 'Too many authentication failures');
+      this.cut(this.#endReason);
     }
+    return last;
   }
 
   private onAuthenticated(): void {
     const svc = this.#svc;
     const auth = this.#authenticated;
     if (!auth) return this.cut('ready without authentication'); // cannot happen: only 'accept' succeeds
+    this.#preAuth?.authenticated();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers = [];
     const { routing } = auth;
@@ -229,7 +267,7 @@ export class GateConnection {
     const r: Route | undefined = routing.ok ? routing.route : undefined;
     // The authenticated gate user; on a jump's inner connection, the jump fixes the target.
     const gateUser = auth.user.name;
-    const targetName = r?.target.name ?? this.#jump?.target.name ?? printable(login.targetName ?? '');
+    const targetName = r?.target.name ?? this.#jump?.target.name ?? printableLogin(login.targetName ?? '');
     Object.assign(this.#logContext, { user: gateUser, target: targetName });
 
     let recorder: SessionRecorder | undefined;
@@ -326,7 +364,14 @@ export class GateConnection {
   private async connectUpstream(r: Route): Promise<UpstreamClient> {
     const svc = this.#svc;
     const recording = this.#recording;
+    let holdsSocket = false;
     try {
+      if (!svc.upstreamSockets.acquire())
+        throw new GateError(
+          'UPSTREAM_FAILED',
+          'the gate is at its connection limit (file descriptors); try again later',
+        );
+      holdsSocket = true;
       const client = await connectUpstream({
         provider: svc.provider,
         target: r.target,
@@ -340,10 +385,16 @@ export class GateConnection {
         throw new GateError('UPSTREAM_FAILED', 'the client has gone');
       }
       this.#upstreamClient = client;
-      client.on('close', () => this.onUpstreamGone());
+      client.on('close', () => {
+        if (holdsSocket) svc.upstreamSockets.release();
+        holdsSocket = false;
+        this.onUpstreamGone();
+      });
       svc.logger.info('connected to target', { ...this.#logContext, remote_user: r.remoteUser });
       return client;
     } catch (err) {
+      if (holdsSocket) svc.upstreamSockets.release();
+      holdsSocket = false;
       const { error: e, alert } = upstreamFailure(err, r.target);
       this.#endReason = `refused: ${e.message}`;
       if (alert) {

@@ -48,3 +48,12 @@ export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, hex);
 }
+
+/** Login names in the operational log are cut to this many characters (a client may send 64 KiB). */
+export const MAX_LOGGED_LOGIN = 64;
+
+/** A client-chosen login name for the log: printable, and at most MAX_LOGGED_LOGIN characters. */
+export function printableLogin(login: string): string {
+  if (login.length <= MAX_LOGGED_LOGIN) return printable(login);
+  return `${printable(login.slice(0, MAX_LOGGED_LOGIN))}…(${Buffer.byteLength(login)} bytes)`;
+}

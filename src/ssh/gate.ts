@@ -11,6 +11,10 @@
  *   every ssh2 connection and the server have an `error` listener.
  * - When the log fails (`recordingFailed`, wired to SealedLog's onFailure), fail-closed sessions end at
  *   once and an ALERT goes to the operational log.
+ * - Its own TCP listener (listener.ts) judges every connection at accept, before ssh2 sees a byte:
+ *   the pre-authentication limits (admission.ts: max_startups, per-source caps and penalties), the
+ *   login grace time from accept, and a cap on connections from the file-descriptor budget
+ *   (fd-budget.ts), so that a flood can never take the descriptors the store needs.
  * - ProxyJump: a jump channel's stream is handed to the same Server (`injectSocket`, which takes any
  *   duplex), so the inner SSH connection gets the gate's host key, algorithms and a GateConnection of its
  *   own. ssh2 reports the new connection only once the client's version line has arrived, with the stream
@@ -22,6 +26,10 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { readFileSync } from 'node:fs';
+import { Admission, parseMaxStartups, type AdmissionStats } from './admission.js';
+import { fdBudget, readFdLimits, type FdBudget } from './fd-budget.js';
+import { GateListener } from './listener.js';
+import { AddressList, parseNetBlockSize } from './source-address.js';
 import type { Config } from '../config/schema.js';
 import { sshServerHostKeyPem, type CryptoProvider } from '../crypto/index.js';
 import type { SealedLog } from '../seal/log.js';
@@ -51,6 +59,10 @@ export interface Gate {
   readonly hostKeyLine: string;
   /** Client connections open now. */
   readonly connections: number;
+  /** The file-descriptor budget measured at start. */
+  readonly fdBudget: FdBudget;
+  /** Admission counts: connections, startups, refusals by reason, penalties. */
+  admissionStats(): AdmissionStats;
   /** The sealed log failed: wire SealedLog's onFailure here. */
   recordingFailed(err: Error): void;
   /** Stops listening and ends every session (SESSION_END "gate stopping"). The log stays open. */
@@ -82,7 +94,28 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     logger.warn('authorized key skipped', { source: p.source, reason: p.message });
   checkKnownHosts(config, logger);
 
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = {
+    ...DEFAULT_LIMITS,
+    loginGraceMs: config.limits.login_grace_seconds * 1000,
+    maxAuthTries: config.limits.max_auth_tries,
+    ...opts.limits,
+  };
+  const budget = fdBudget(readFdLimits());
+  const admission = new Admission(admissionPolicy(config, budget));
+  logger.info('file descriptors', {
+    soft_limit: budget.soft,
+    hard_limit: budget.hard,
+    open: budget.open,
+    reserved: budget.reserve,
+    socket_budget: budget.sockets,
+    max_connections: admission.policy.maxConnections,
+  });
+  if (budget.soft < budget.hard)
+    logger.warn('the soft file-descriptor limit is below the hard limit', {
+      soft: budget.soft,
+      hard: budget.hard,
+    });
+  let upstreamSockets = 0;
   const live = new Set<GateConnection>();
   let failure: Error | undefined;
   /** Jump streams handed to the server, until ssh2 reports their connection. */
@@ -96,6 +129,16 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     agent,
     upstreamAlgorithms: upstreamLeg,
     limits,
+    upstreamSockets: {
+      acquire(): boolean {
+        if (admission.stats().connections + upstreamSockets >= budget.sockets) return false;
+        upstreamSockets++;
+        return true;
+      },
+      release(): void {
+        upstreamSockets--;
+      },
+    },
     injectJump(stream: Duplex, origin: JumpOrigin): void {
       jumps.set(stream, origin);
       // Typed as a Socket, but ssh2 uses only the stream (remoteAddress and setNoDelay are optional there).
@@ -122,7 +165,8 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
         conn.end();
         return;
       }
-      const gc = new GateConnection(services, conn, info, () => live.delete(gc), jump);
+      const preAuth = sock instanceof Socket ? listener.reportFor(sock) : undefined;
+      const gc = new GateConnection(services, conn, info, () => live.delete(gc), jump, preAuth);
       live.add(gc);
       if (failure) gc.recordingFailed(failure);
     },
@@ -130,22 +174,23 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
   server.on('error', (err: Error) => logger.error('listener error', { error: err.message }));
 
   const host = config.listen.host;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(
-        new GateError(
-          'GATE_CONFIG',
-          `cannot listen on ${host}:${opts.port ?? config.listen.port}: ${err.message}`,
-        ),
-      );
-    server.once('error', onError);
-    server.listen(opts.port ?? config.listen.port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const listener = new GateListener({
+    host,
+    port: opts.port ?? config.listen.port,
+    admission,
+    loginGraceMs: limits.loginGraceMs,
+    logger,
+    onSocket: (socket) => server.injectSocket(socket),
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : (opts.port ?? config.listen.port);
+  let port: number;
+  try {
+    ({ port } = await listener.listen());
+  } catch (err) {
+    throw new GateError(
+      'GATE_CONFIG',
+      `cannot listen on ${host}:${opts.port ?? config.listen.port}: ${(err as Error).message}`,
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -155,6 +200,8 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     get connections() {
       return live.size;
     },
+    fdBudget: budget,
+    admissionStats: () => admission.stats(),
     recordingFailed(err: Error): void {
       if (failure) return;
       failure = err;
@@ -167,16 +214,52 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     },
     close(reason = 'gate stopping'): Promise<void> {
       closing ??= (async () => {
-        // server.close() stops accepting at once, but calls back only when every connection has gone.
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        const stopped = listener.close();
         const gone = [...live].map((c) => c.closed);
         for (const c of [...live]) c.terminate(reason);
         await Promise.race([
           Promise.all([stopped, ...gone]),
           new Promise((r) => setTimeout(r, 3_000).unref()),
         ]);
+        // Connections that never reached ssh2 (no version line yet) have no session to end.
+        listener.destroyAll();
       })();
       return closing;
+    },
+  };
+}
+
+/** The admission policy from `limits.*`, with the connection cap kept within the fd budget. */
+function admissionPolicy(config: Config, budget: FdBudget): ConstructorParameters<typeof Admission>[0] {
+  const l = config.limits;
+  const maxStartups = parseMaxStartups(l.max_startups);
+  if (typeof maxStartups === 'string')
+    throw new GateError('GATE_CONFIG', `limits.max_startups: ${maxStartups}`);
+  if (budget.clientConnections < 1)
+    throw new GateError(
+      'GATE_CONFIG',
+      `no file descriptors left for connections: the limit is ${budget.soft}, ${budget.open} are open and ${budget.reserve} are reserved; raise it (ulimit -n, or LimitNOFILE= in the systemd unit)`,
+    );
+  if (l.max_connections !== undefined && l.max_connections > budget.clientConnections)
+    throw new GateError(
+      'GATE_CONFIG',
+      `limits.max_connections is ${l.max_connections}, but the file-descriptor limit (${budget.soft}, ${budget.open} open, ${budget.reserve} reserved) allows ${budget.clientConnections} (two sockets each); raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower max_connections`,
+    );
+  const p = l.penalties;
+  return {
+    maxConnections: l.max_connections ?? budget.clientConnections,
+    maxStartups,
+    perSourceMaxStartups: l.per_source_max_startups,
+    perSourceMaxConnections: l.per_source_max_connections,
+    netBlockSize: parseNetBlockSize(l.per_source_net_block_size),
+    penalties: {
+      enabled: p.enabled,
+      authfailSeconds: p.authfail_seconds,
+      noauthSeconds: p.noauth_seconds,
+      graceExceededSeconds: p.grace_exceeded_seconds,
+      minSeconds: p.min_seconds,
+      maxSeconds: p.max_seconds,
+      exempt: new AddressList(p.exempt),
     },
   };
 }

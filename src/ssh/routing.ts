@@ -9,7 +9,7 @@
  * authenticated (gate.ts), so it does not tell a stranger which targets exist.
  */
 import type { Config, Target, User } from '../config/schema.js';
-import { printable, type GateErrorCode } from './errors.js';
+import { printableLogin, type GateErrorCode } from './errors.js';
 
 export interface Route {
   readonly user: User;
@@ -56,7 +56,7 @@ export function allowedTargets(config: Pick<Config, 'targets'>, user: User): Tar
 export function route(config: Pick<Config, 'users' | 'targets'>, login: string): Routing {
   const { userName, targetName } = splitLogin(login);
   const user = config.users.find((u) => u.name === userName);
-  if (!user) return refuse('UNKNOWN_USER', `unknown user ${printable(userName)}`);
+  if (!user) return refuse('UNKNOWN_USER', `unknown user ${printableLogin(userName)}`);
   const allowed = allowedTargets(config, user);
 
   if (targetName === undefined) {
@@ -73,7 +73,7 @@ export function route(config: Pick<Config, 'users' | 'targets'>, login: string):
   }
 
   const target = config.targets.find((t) => t.name === targetName);
-  if (!target) return refuse('UNKNOWN_TARGET', `unknown target ${printable(targetName)}`, user);
+  if (!target) return refuse('UNKNOWN_TARGET', `unknown target ${printableLogin(targetName)}`, user);
   if (!allowed.includes(target))
     return refuse('TARGET_DENIED', `user ${user.name} may not reach ${target.name}`, user);
   return routeTo(user, target);

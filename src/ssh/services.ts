@@ -21,6 +21,8 @@ export interface GateServices {
   readonly agent: ProviderAgent;
   readonly upstreamAlgorithms: SshAlgorithms;
   readonly limits: GateLimits;
+  /** Upstream sockets against the file-descriptor budget (fd-budget.ts): false when none is left. */
+  readonly upstreamSockets: SocketBudget;
   /** Terminates a jump's inner SSH connection, carried by `stream`, on the gate's ssh2 Server (gate.ts). */
   readonly injectJump: (stream: Duplex, origin: JumpOrigin) => void;
 }
@@ -39,20 +41,26 @@ export interface JumpOrigin {
   readonly onInnerSession: (sessionId: string) => void;
 }
 
+export interface SocketBudget {
+  acquire(): boolean;
+  release(): void;
+}
+
 export interface GateLimits {
   /** Upstream connect + handshake + login. */
   readonly upstreamTimeoutMs: number;
-  /** Time to authenticate, as sshd's LoginGraceTime. */
+  /** Time to authenticate, from TCP accept, as sshd's LoginGraceTime (`limits.login_grace_seconds`). */
   readonly loginGraceMs: number;
-  /** Refused attempts before the connection is dropped, as sshd's MaxAuthTries. */
+  /** Refused attempts before the connection is dropped, as sshd's MaxAuthTries (`limits.max_auth_tries`). */
   readonly maxAuthTries: number;
   /** After a refusal, how long to wait for a session channel to tell it on before hanging up. */
   readonly refusalGraceMs: number;
 }
 
+/** Defaults for what the config does not set; loginGraceMs and maxAuthTries come from `limits.*`. */
 export const DEFAULT_LIMITS: GateLimits = {
   upstreamTimeoutMs: 10_000,
-  loginGraceMs: 60_000,
+  loginGraceMs: 120_000,
   maxAuthTries: 6,
   refusalGraceMs: 10_000,
 };

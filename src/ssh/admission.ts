@@ -1,0 +1,264 @@
+/**
+ * Admission of client connections before authentication, modelled on sshd's MaxStartups,
+ * PerSourceMaxStartups, PerSourcePenalties and PerSourceNetBlockSize (sshd_config(5)). Pure state: no
+ * sockets, no timers; the listener (listener.ts) asks and reports, with an injectable clock and random
+ * source so that tests can drive it.
+ *
+ * Every TCP connection is admitted, or refused with one reason, at accept:
+ * 1. `max-connections`: the gate holds `maxConnections` client connections already. This cap comes
+ *    from the file-descriptor budget (fd-budget.ts), so no flood can take the descriptors the store needs.
+ * 2. `penalty`: the source's block is serving a penalty (below).
+ * 3. `per-source-connections`: the source's block holds `perSourceMaxConnections` connections.
+ * 4. `per-source-startups`: the source's block holds `perSourceMaxStartups` unauthenticated ones.
+ * 5. `max-startups`: random early drop over all unauthenticated connections, as sshd's
+ *    `start:rate:full`: below `start` none is dropped; from `start` a new one is dropped with
+ *    probability `rate`%, rising linearly to 100% at `full`.
+ *
+ * A connection stops being a "startup" once it authenticates. When it closes unauthenticated, its
+ * block is penalised by its outcome: `authfail` (it tried and failed), `grace-exceeded` (the login grace
+ * time ran out) or `noauth` (it never tried). Penalty seconds add up per block, capped at `max`; once a
+ * block has `min` seconds or more outstanding, new connections from it are refused until they run out.
+ * Exempt addresses are never penalised (but still counted for the per-source caps).
+ */
+import { sourceBlock, type AddressList, type NetBlockSize } from './source-address.js';
+
+export interface MaxStartups {
+  readonly start: number;
+  /** Percent, 1..100. */
+  readonly rate: number;
+  readonly full: number;
+}
+
+export interface PenaltyPolicy {
+  readonly enabled: boolean;
+  readonly authfailSeconds: number;
+  readonly noauthSeconds: number;
+  readonly graceExceededSeconds: number;
+  /** Outstanding seconds from which a block is refused. */
+  readonly minSeconds: number;
+  /** Outstanding seconds are capped here. */
+  readonly maxSeconds: number;
+  readonly exempt: AddressList;
+}
+
+export interface AdmissionPolicy {
+  readonly maxConnections: number;
+  readonly maxStartups: MaxStartups;
+  readonly perSourceMaxStartups: number;
+  readonly perSourceMaxConnections: number;
+  readonly netBlockSize: NetBlockSize;
+  readonly penalties: PenaltyPolicy;
+}
+
+export const REFUSAL_REASONS = [
+  'max-connections',
+  'penalty',
+  'per-source-connections',
+  'per-source-startups',
+  'max-startups',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export type UnauthenticatedOutcome = 'authfail' | 'grace-exceeded' | 'noauth';
+
+export interface Refusal {
+  readonly ok: false;
+  readonly reason: RefusalReason;
+  readonly block: string;
+  /** For the log: the numbers behind the refusal. */
+  readonly detail: string;
+}
+
+export interface Admitted {
+  readonly ok: true;
+  readonly block: string;
+  readonly ticket: AdmissionTicket;
+}
+
+/** One admitted connection's place in the counts. */
+export interface AdmissionTicket {
+  /** It authenticated: no longer a startup. */
+  authenticated(): void;
+  /** It closed; `outcome` if it never authenticated. Idempotent. */
+  closed(outcome?: UnauthenticatedOutcome): void;
+}
+
+interface BlockCounts {
+  connections: number;
+  startups: number;
+}
+
+interface Penalty {
+  /** ms since the epoch when the outstanding seconds run out. */
+  until: number;
+  active: boolean;
+}
+
+export interface AdmissionStats {
+  readonly connections: number;
+  readonly startups: number;
+  readonly refused: Readonly<Record<RefusalReason, number>>;
+  /** Blocks refused for a penalty now. */
+  readonly penalisedBlocks: number;
+  readonly penalties: Readonly<Record<UnauthenticatedOutcome, number>>;
+}
+
+/** Bound on the penalty table, as sshd's max-sources: beyond it, the oldest-expiring entries go. */
+const MAX_PENALTY_BLOCKS = 65_536;
+
+export class Admission {
+  readonly #policy: AdmissionPolicy;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #blocks = new Map<string, BlockCounts>();
+  readonly #penalties = new Map<string, Penalty>();
+  #connections = 0;
+  #startups = 0;
+  readonly #refused = Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>;
+  readonly #penalised: Record<UnauthenticatedOutcome, number> = {
+    authfail: 0,
+    'grace-exceeded': 0,
+    noauth: 0,
+  };
+
+  constructor(policy: AdmissionPolicy, opts: { now?: () => number; random?: () => number } = {}) {
+    this.#policy = policy;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  get policy(): AdmissionPolicy {
+    return this.#policy;
+  }
+
+  admit(address: string): Admitted | Refusal {
+    const p = this.#policy;
+    const block = sourceBlock(address, p.netBlockSize);
+    const counts = this.#blocks.get(block) ?? { connections: 0, startups: 0 };
+    const refuse = (reason: RefusalReason, detail: string): Refusal => {
+      this.#refused[reason]++;
+      return { ok: false, reason, block, detail };
+    };
+    if (this.#connections >= p.maxConnections)
+      return refuse('max-connections', `${this.#connections} connections, the limit is ${p.maxConnections}`);
+    const penalty = this.#activePenalty(block);
+    if (penalty !== undefined) return refuse('penalty', `penalised for ${Math.ceil(penalty / 1000)} s more`);
+    if (counts.connections >= p.perSourceMaxConnections)
+      return refuse(
+        'per-source-connections',
+        `${counts.connections} connections from ${block}, the limit is ${p.perSourceMaxConnections}`,
+      );
+    if (counts.startups >= p.perSourceMaxStartups)
+      return refuse(
+        'per-source-startups',
+        `${counts.startups} unauthenticated connections from ${block}, the limit is ${p.perSourceMaxStartups}`,
+      );
+    if (this.#dropStartup())
+      return refuse(
+        'max-startups',
+        `${this.#startups} unauthenticated connections (max_startups ${p.maxStartups.start}:${p.maxStartups.rate}:${p.maxStartups.full})`,
+      );
+
+    counts.connections++;
+    counts.startups++;
+    this.#blocks.set(block, counts);
+    this.#connections++;
+    this.#startups++;
+    let startup = true;
+    let open = true;
+    const leaveStartups = () => {
+      if (!startup) return;
+      startup = false;
+      counts.startups--;
+      this.#startups--;
+    };
+    return {
+      ok: true,
+      block,
+      ticket: {
+        authenticated: leaveStartups,
+        closed: (outcome) => {
+          if (!open) return;
+          open = false;
+          const unauthenticated = startup;
+          leaveStartups();
+          counts.connections--;
+          this.#connections--;
+          if (counts.connections === 0) this.#blocks.delete(block);
+          if (unauthenticated && outcome) this.#penalise(address, block, outcome);
+        },
+      },
+    };
+  }
+
+  stats(): AdmissionStats {
+    let penalisedBlocks = 0;
+    for (const block of this.#penalties.keys())
+      if (this.#activePenalty(block) !== undefined) penalisedBlocks++;
+    return {
+      connections: this.#connections,
+      startups: this.#startups,
+      refused: { ...this.#refused },
+      penalisedBlocks,
+      penalties: { ...this.#penalised },
+    };
+  }
+
+  /** sshd's should_drop_connection(): random early drop between `start` and `full`. */
+  #dropStartup(): boolean {
+    const { start, rate, full } = this.#policy.maxStartups;
+    const n = this.#startups;
+    if (n < start) return false;
+    if (n >= full) return true;
+    if (rate >= 100) return true;
+    const p = rate + ((100 - rate) * (n - start)) / (full - start);
+    return this.#random() * 100 < p;
+  }
+
+  /** ms of penalty left for a block that is being refused, or undefined. */
+  #activePenalty(block: string): number | undefined {
+    const penalty = this.#penalties.get(block);
+    if (!penalty) return undefined;
+    const left = penalty.until - this.#now();
+    if (left <= 0) {
+      this.#penalties.delete(block);
+      return undefined;
+    }
+    return penalty.active ? left : undefined;
+  }
+
+  #penalise(address: string, block: string, outcome: UnauthenticatedOutcome): void {
+    const p = this.#policy.penalties;
+    if (!p.enabled || p.exempt.has(address)) return;
+    const seconds =
+      outcome === 'authfail'
+        ? p.authfailSeconds
+        : outcome === 'noauth'
+          ? p.noauthSeconds
+          : p.graceExceededSeconds;
+    if (seconds <= 0) return;
+    this.#penalised[outcome]++;
+    const now = this.#now();
+    const old = this.#penalties.get(block);
+    const from = old && old.until > now ? old.until : now;
+    const until = Math.min(from + seconds * 1000, now + p.maxSeconds * 1000);
+    const active = (old?.active === true && old.until > now) || until - now >= p.minSeconds * 1000;
+    this.#penalties.delete(block); // re-insert: the map's order is then by last penalty
+    this.#penalties.set(block, { until, active });
+    if (this.#penalties.size > MAX_PENALTY_BLOCKS) {
+      const oldest = this.#penalties.keys().next().value;
+      if (oldest !== undefined) this.#penalties.delete(oldest);
+    }
+  }
+}
+
+/** `"10:30:100"` → MaxStartups; the schema has checked the shape, this checks the order. */
+export function parseMaxStartups(text: string): MaxStartups | string {
+  const parts = text.split(':').map(Number);
+  const [start, rate, full] = parts.length === 1 ? [parts[0]!, 100, parts[0]!] : parts;
+  if (start === undefined || rate === undefined || full === undefined) return 'must be "start:rate:full"';
+  if (start < 1) return 'start must be at least 1';
+  if (rate < 1 || rate > 100) return 'rate must be a percentage from 1 to 100';
+  if (full < start) return `full (${full}) must not be less than start (${start})`;
+  return { start, rate, full };
+}
