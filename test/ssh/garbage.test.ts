@@ -1,6 +1,11 @@
 /**
  * Protocol garbage never takes the gate down: raw bytes, bad version strings, absurd packet lengths,
  * and clients that drop mid-handshake each end only their own connection, and the gate keeps serving.
+ *
+ * The garbage comes from 127.0.0.1, whose connections then earn per-source penalties (noauth, as sshd's
+ * PerSourcePenalties): the gate refusing that source for a while is the defence working, so the check
+ * that it still serves logs in from another source, 127.0.0.2. The per-source startup cap is raised so
+ * that the "many at once" clients really reach the key exchange instead of being refused at accept.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -38,7 +43,12 @@ describe('protocol garbage', () => {
   let fx: GateFixture;
   before(async () => {
     sshd = await startSshd();
-    fx = await startGateFixture({ sshd });
+    fx = await startGateFixture({
+      sshd,
+      configure: (c) => {
+        c.limits = { per_source_max_startups: 100 };
+      },
+    });
   });
   after(async () => {
     await fx?.close();
@@ -46,7 +56,7 @@ describe('protocol garbage', () => {
   });
 
   const stillServes = async () => {
-    const r = await fx.ssh('ops+local', ['echo alive']);
+    const r = await fx.ssh('ops+local', ['echo alive'], { extra: ['-b', '127.0.0.2'] });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.toString(), 'alive\n');
   };
@@ -98,7 +108,9 @@ describe('protocol garbage', () => {
   });
 
   it('a client killed mid-session ends only its own session, which is recorded to its end', async () => {
-    const child = spawn('ssh', [...fx.sshOptions(), 'ops+local@127.0.0.1', 'sleep 5'], { stdio: 'ignore' });
+    const child = spawn('ssh', ['-b', '127.0.0.2', ...fx.sshOptions(), 'ops+local@127.0.0.1', 'sleep 5'], {
+      stdio: 'ignore',
+    });
     await new Promise((r) => setTimeout(r, 700));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
