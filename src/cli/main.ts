@@ -175,7 +175,10 @@ export async function main(argv: string[]): Promise<void> {
       '--trust-bundle-signers',
       "no --keys: trust the bundle's own keys/signers.json; checks integrity only, origin not verified",
     )
-    .option('--trusted-checkpoint <file>', 'a signed checkpoint you retained: the log must extend it')
+    .option(
+      '--trusted-checkpoint <file>',
+      'a signed checkpoint you retained: the log must extend it (checked against the signers; not a trust root)',
+    )
     .option('--heartbeat-seconds <n>', "the gate's heartbeat interval; gaps over 2n + 5 s fail", '60')
     .option('--json', 'print the report as JSON')
     .action(
