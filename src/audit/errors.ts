@@ -16,7 +16,13 @@ export type AuditErrorCode =
   /** The output directory of an export exists and is not empty. */
   | 'OUTPUT_EXISTS'
   /** A trusted key or checkpoint given by the auditor cannot be used (wrong key type, not a note). */
-  | 'TRUST_INPUT_INVALID';
+  | 'TRUST_INPUT_INVALID'
+  /**
+   * Nothing to verify the origin against: no pinned signer keys (`--keys`), and no explicit request to
+   * trust the bundle's own keys/signers.json (`--trust-bundle-signers`). Refused before any check runs,
+   * so that no report can read as verified.
+   */
+  | 'TRUST_ROOT_MISSING';
 
 export class AuditError extends Error {
   override readonly name = 'AuditError';

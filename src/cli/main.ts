@@ -167,8 +167,18 @@ export async function main(argv: string[]): Promise<void> {
     .command('verify')
     .description('verify a store or an export bundle offline (public keys only); exit 1 names every failure')
     .argument('<source>', 'a store directory or an export bundle directory')
-    .option('--keys <dir>', "the checkpoint signers' public keys (PEM files, or one file) to trust")
-    .option('--trusted-checkpoint <file>', 'a signed checkpoint you retained: the log must extend it')
+    .option(
+      '--keys <dir>',
+      "the checkpoint signers' public keys (PEM files, or one file) to trust: the trust root; required unless --trust-bundle-signers",
+    )
+    .option(
+      '--trust-bundle-signers',
+      "no --keys: trust the bundle's own keys/signers.json; checks integrity only, origin not verified",
+    )
+    .option(
+      '--trusted-checkpoint <file>',
+      'a signed checkpoint you retained: the log must extend it (checked against the signers; not a trust root)',
+    )
     .option('--heartbeat-seconds <n>', "the gate's heartbeat interval; gaps over 2n + 5 s fail", '60')
     .option('--json', 'print the report as JSON')
     .action(

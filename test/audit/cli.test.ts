@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { LocalStore } from '../../src/seal/store.js';
-import { makeKeys, tempDir, writeRun, type LogKeys } from './helpers.js';
+import { makeKeys, resignBundle, tempDir, writeRun, type LogKeys } from './helpers.js';
 import { runCli } from '../helpers/cli.js';
 
 const p = new OpenSslProvider();
@@ -99,11 +99,15 @@ describe('sealgate export and verify (CLI)', () => {
     assert.equal(r.status, 0, show(r));
     const report = JSON.parse(r.stdout) as {
       ok: boolean;
+      trust: string;
+      result: string;
       source: { kind: string };
       counts: { runs: number };
       provenance: unknown[];
     };
     assert.equal(report.ok, true);
+    assert.equal(report.trust, 'pinned');
+    assert.equal(report.result, 'VERIFIED');
     assert.equal(report.source.kind, 'store');
     assert.equal(report.counts.runs, 2);
     assert.ok(report.provenance.length > 0);
@@ -124,11 +128,61 @@ describe('sealgate export and verify (CLI)', () => {
     assert.match(r.stdout, /FAIL ROOT_MISMATCH checkpoint \d+ \(size \d+\): /);
   });
 
-  it('without --keys: verified, but NOT PINNED says so loudly', async () => {
-    const r = await sealgate(['verify', bundle]);
-    assert.equal(r.status, 0, show(r));
-    assert.match(r.stdout, /signers: NOT PINNED/);
-    assert.match(r.stdout, /WARN SIGNERS_NOT_PINNED keys\/signers\.json: no --keys given/);
+  it('without --keys: exit 2, never VERIFIED, and the message says what to pass', async () => {
+    const whatToPass =
+      /no trust root: pass --keys DIR .* or --trust-bundle-signers .*\(origin not verified\)/;
+    for (const extra of [[], ['--json']]) {
+      const r = await sealgate(['verify', bundle, ...extra]);
+      assertBadInput(r, whatToPass);
+      assert.equal(r.stdout, '', show(r));
+    }
+    // A retained checkpoint alone is not a trust root.
+    const note = join(work, 'retained.note');
+    const s = LocalStore.openReadOnly(store);
+    writeFileSync(note, s.lastCheckpoint() ?? '');
+    void s.close();
+    assertBadInput(
+      await sealgate(['verify', bundle, '--trusted-checkpoint', note]),
+      /no trust root \(--trusted-checkpoint is checked against the signers; it does not choose them\): pass --keys DIR/,
+    );
+    assertBadInput(
+      await sealgate(['verify', bundle, '--keys', keysDir, '--trust-bundle-signers']),
+      /--keys and --trust-bundle-signers contradict each other/,
+    );
+    assertBadInput(
+      await sealgate(['verify', store, '--trust-bundle-signers']),
+      /--trust-bundle-signers applies to export bundles/,
+    );
+  });
+
+  it("a bundle re-signed with an attacker's key: exit 2 bare, integrity only with --trust-bundle-signers, FAILED with --keys", async () => {
+    const forged = join(work, 'forged');
+    await resignBundle(p, bundle, forged, await p.generateKey({ type: 'ec', curve: 'P-384' }));
+
+    const bare = await sealgate(['verify', forged]);
+    assertBadInput(bare, /no trust root: pass --keys DIR/);
+    assert.doesNotMatch(bare.stdout + bare.stderr, /VERIFIED/, show(bare));
+
+    const own = await sealgate(['verify', forged, '--trust-bundle-signers']);
+    assert.equal(own.status, 0, show(own));
+    assert.match(own.stdout, /^ {2}signers: NOT PINNED \(--trust-bundle-signers\): /m, show(own));
+    assert.match(own.stdout, /WARN SIGNERS_NOT_PINNED keys\/signers\.json: --trust-bundle-signers: /);
+    assert.match(own.stdout, /^result: INTEGRITY ONLY, origin not verified: .*pass --keys/m, show(own));
+    assert.doesNotMatch(own.stdout, /^result: VERIFIED/m, show(own));
+    const json = await sealgate(['verify', forged, '--trust-bundle-signers', '--json']);
+    assert.equal(json.status, 0, show(json));
+    const report = JSON.parse(json.stdout) as { ok: boolean; trust: string; result: string };
+    assert.deepEqual(
+      { ok: report.ok, trust: report.trust, result: report.result },
+      { ok: true, trust: 'bundle-only', result: 'INTEGRITY_ONLY' },
+    );
+
+    const pinned = await sealgate(['verify', forged, '--keys', keysDir]);
+    assertFailed(pinned, 'CHECKPOINT_UNKNOWN_SIGNER', 'MANIFEST_SIGNATURE_INVALID');
+    assert.match(pinned.stdout, /FAIL MANIFEST_SIGNATURE_INVALID manifest\.sig: /, show(pinned));
+    const genuine = await sealgate(['verify', bundle, '--keys', keysDir]);
+    assert.equal(genuine.status, 0, show(genuine));
+    assert.match(genuine.stdout, /^result: VERIFIED$/m);
   });
 
   it('a truncated bundle, garbage files and missing files are failures named by code (exit 1)', async () => {
@@ -186,11 +240,11 @@ describe('sealgate export and verify (CLI)', () => {
     assertBadInput(await sealgate(['verify', badStore, '--keys', keysDir]), /LOG/);
     assertBadInput(await sealgate(['verify', store]), /a store holds no signer keys: give .*--keys/);
     assertBadInput(
-      await sealgate(['verify', bundle, '--heartbeat-seconds', 'soon']),
+      await sealgate(['verify', bundle, '--keys', keysDir, '--heartbeat-seconds', 'soon']),
       /--heartbeat-seconds must be a positive number/,
     );
     assertBadInput(
-      await sealgate(['verify', bundle, '--trusted-checkpoint', join(work, 'nope')]),
+      await sealgate(['verify', bundle, '--keys', keysDir, '--trusted-checkpoint', join(work, 'nope')]),
       /--trusted-checkpoint .*cannot read it/,
     );
   });

@@ -26,7 +26,7 @@ import { EntryKind, RecordType, SystemType } from '../../src/seal/format/types.j
 import { SealedLog } from '../../src/seal/log.js';
 import { parseNote } from '../../src/seal/note.js';
 import { LocalStore } from '../../src/seal/store.js';
-import { crashRun, makeKeys, ORIGIN, tempDir, writeRun, type LogKeys } from './helpers.js';
+import { crashRun, makeKeys, ORIGIN, resignBundle, tempDir, writeRun, type LogKeys } from './helpers.js';
 
 const p = new OpenSslProvider();
 
@@ -107,7 +107,8 @@ describe('verify a real log', () => {
     assert.ok(r.counts.heartbeats >= 2, `heartbeats: ${r.counts.heartbeats}`);
     assert.equal(r.counts.sessions, 3 + 2 + 2 + 1);
     assert.ok(r.counts.segments > r.counts.sessions, 'segments roll over');
-    assert.equal(r.signersPinned, true);
+    assert.equal(r.trust, 'pinned');
+    assert.equal(r.result, 'VERIFIED');
     const recoveries = systemEntries(store, SystemType.CRASH_RECOVERY);
     assert.equal(recoveries.length, 1);
     const named = (recoveries[0]?.body.open_segments as { segment_id: string }[]).map((s) => s.segment_id);
@@ -278,17 +279,78 @@ describe('verify a real log', () => {
     await assert.rejects(attempt({ outDir: out }), code('OUTPUT_EXISTS'));
   });
 
-  it('without --keys the bundle vouches for itself: it verifies, loudly unpinned', async () => {
+  const refused = (code: string, pattern: RegExp) => (err: unknown) =>
+    err instanceof AuditError && err.code === code && pattern.test(err.message);
+
+  it('without a trust root verify refuses before any check, and says what to pass', async () => {
     const out = await exportStore();
-    const r = verifyPath(out, {});
-    assertOk(r);
-    assert.equal(r.signersPinned, false);
-    assert.ok(r.warnings.some((w) => w.code === 'SIGNERS_NOT_PINNED'));
-    // A store carries no keys at all: that is bad input, not a finding.
+    const whatToPass =
+      /no trust root: pass --keys DIR .* or --trust-bundle-signers .*\(origin not verified\)/;
+    assert.throws(() => verifyPath(out, {}), refused('TRUST_ROOT_MISSING', whatToPass));
+    assert.throws(() => verifyPath(out, { trustedSigners: [] }), refused('TRUST_ROOT_MISSING', whatToPass));
+    // A retained checkpoint is checked against the signers; it does not choose them.
     assert.throws(
-      () => verifyPath(store, {}),
-      (err: unknown) => err instanceof AuditError && err.code === 'TRUST_INPUT_INVALID',
+      () => verifyPath(out, { trustedCheckpoint: checkpointOfSize(store, 30) }),
+      refused('TRUST_ROOT_MISSING', /--trusted-checkpoint is checked against the signers/),
     );
+    // A store carries no keys at all, so the bundle-only flag cannot apply.
+    assert.throws(() => verifyPath(store, {}), refused('TRUST_ROOT_MISSING', /a store holds no signer keys/));
+    assert.throws(
+      () => verifyPath(store, { trustBundleSigners: true }),
+      refused('TRUST_ROOT_MISSING', /--trust-bundle-signers applies to export bundles/),
+    );
+    assert.throws(
+      () => verifyPath(out, { ...pinned, trustBundleSigners: true }),
+      refused('TRUST_INPUT_INVALID', /--keys and --trust-bundle-signers contradict each other/),
+    );
+  });
+
+  it('--trust-bundle-signers: the genuine bundle is intact but its origin is not verified', async () => {
+    const out = await exportStore();
+    const r = verifyPath(out, { trustBundleSigners: true });
+    assertOk(r);
+    assert.equal(r.trust, 'bundle-only');
+    assert.equal(r.result, 'INTEGRITY_ONLY');
+    assert.deepEqual(
+      r.signers.map((s) => s.via),
+      ['bundle'],
+    );
+    assert.ok(r.warnings.some((w) => w.code === 'SIGNERS_NOT_PINNED'));
+    const v = verifyPath(out, pinned);
+    assert.equal(v.result, 'VERIFIED', show(v));
+  });
+
+  it("a bundle re-signed with an attacker's key: integrity only without --keys, FAILED with them", async () => {
+    const attacker = await p.generateKey({ type: 'ec', curve: 'P-384' });
+    const genuine = await exportStore();
+    const forged = join(tempDir(), 'forged');
+    await resignBundle(p, genuine, forged, attacker);
+    // No trust root: refused, never a verdict.
+    assert.throws(() => verifyPath(forged, {}), refused('TRUST_ROOT_MISSING', /--keys DIR/));
+    // Bundle-only trust cannot tell it from the real one: that is what "integrity only" means.
+    const own = verifyPath(forged, { trustBundleSigners: true });
+    assertOk(own);
+    assert.equal(own.result, 'INTEGRITY_ONLY');
+    assert.notEqual(own.signers[0]?.keyId, verifyPath(genuine, pinned).signers[0]?.keyId);
+    // The gate's key, pinned: every checkpoint and the manifest are by an unknown signer, and nothing else.
+    const r = verifyPath(forged, pinned);
+    assert.equal(r.ok, false);
+    assert.equal(r.result, 'FAILED');
+    assert.deepEqual(
+      [...codes(r)].sort(),
+      ['CHECKPOINT_UNKNOWN_SIGNER', 'MANIFEST_SIGNATURE_INVALID'],
+      show(r),
+    );
+    assert.equal(r.failureCounts.CHECKPOINT_UNKNOWN_SIGNER, r.counts.checkpoints);
+    // The genuine bundle, pinned: verified.
+    assert.equal(verifyPath(genuine, pinned).result, 'VERIFIED');
+    // A retained checkpoint is only as trusted as the signers it is checked against: the forger's keys
+    // do not verify the gate's checkpoint.
+    const tc = verifyPath(forged, {
+      trustBundleSigners: true,
+      trustedCheckpoint: checkpointOfSize(store, 30),
+    });
+    assert.deepEqual([...codes(tc)], ['TRUSTED_CHECKPOINT_INVALID'], show(tc));
   });
 
   it('a bundle signed by another key fails on every signature, naming the unknown signer', async () => {

@@ -108,7 +108,7 @@ export type VerifyCode =
 
 /** Findings that do not fail verification. */
 export type VerifyWarningCode =
-  /** No --keys: the signers were taken from the bundle's own keys/signers.json. */
+  /** --trust-bundle-signers: the signers were taken from the bundle's own keys/signers.json (integrity only). */
   | 'SIGNERS_NOT_PINNED'
   /** A live store: entries after its last checkpoint are not signed yet. */
   | 'ENTRIES_AFTER_LAST_CHECKPOINT'

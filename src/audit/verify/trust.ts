@@ -1,9 +1,17 @@
 /**
- * Which keys may sign a checkpoint of a given size (docs/FORMAT.md §5.3, §8 step 2).
+ * Which keys may sign a checkpoint of a given size (docs/FORMAT.md §5.3, §8 step 2), and what they are
+ * rooted in.
  *
- * Trust starts from the auditor's pinned keys (`--keys`), or, failing those, from the bundle's own
- * keys/signers.json (flagged: a bundle vouching for itself proves only that it is unchanged since it
- * was signed). A SIGNER_ROTATION entry at leaf `i`, signed by a key trusted at that point, retires the
+ * Trust starts from the auditor's pinned keys (`--keys`). Only when the auditor asks for it in so many
+ * words (`--trust-bundle-signers`) does it start from the bundle's own keys/signers.json instead: a
+ * bundle vouching for itself proves only that it is unchanged since a holder of those keys signed it,
+ * which anyone with a key of their own can arrange, so the result is "integrity only, origin not
+ * verified". With neither, verification is refused (TRUST_ROOT_MISSING) rather than run against keys
+ * the bundle chose. A retained checkpoint (`--trusted-checkpoint`) is not a root of its own: its
+ * signature is checked against these same signers, so it is only as trusted as they are; what it adds
+ * is that the log extends what the auditor saw before (FORMAT.md §8 step 3).
+ *
+ * A SIGNER_ROTATION entry at leaf `i`, signed by a key trusted at that point, retires the
  * old key and trusts the new one for checkpoints of size > i: "Checkpoints whose size is greater than
  * the rotation entry's index are signed by the new key." A stolen retired key therefore cannot sign a
  * later checkpoint, and a rotation signed by an untrusted key extends nothing.
@@ -14,6 +22,55 @@ import type { CryptoProvider, PublicKey } from '../../crypto/index.js';
 import { noteKeyId, type TrustedKey } from '../../seal/note.js';
 import { verifyRotation } from '../../seal/signer.js';
 import { AuditError } from '../errors.js';
+
+/**
+ * What the signers rest on: keys the auditor pinned, or (by explicit request) the bundle's own keys,
+ * which verifies integrity only.
+ */
+export type TrustBasis = 'pinned' | 'bundle-only';
+
+/**
+ * The trust root a verification may start from (see the top of this file). Throws AuditError
+ * TRUST_ROOT_MISSING when there is none, naming what to pass, and TRUST_INPUT_INVALID when pinned keys
+ * and the bundle's own are both asked for.
+ */
+export function trustBasis(
+  opts: {
+    readonly trustedSigners?: readonly PublicKey[];
+    readonly trustBundleSigners?: boolean;
+    readonly trustedCheckpoint?: string;
+  },
+  sourceKind: 'store' | 'bundle',
+): TrustBasis {
+  const pinned = opts.trustedSigners !== undefined && opts.trustedSigners.length > 0;
+  if (opts.trustBundleSigners === true) {
+    if (opts.trustedSigners !== undefined)
+      throw new AuditError(
+        'TRUST_INPUT_INVALID',
+        '--keys and --trust-bundle-signers contradict each other: --keys pins the signers, --trust-bundle-signers takes them from the bundle; pass one',
+      );
+    if (sourceKind === 'store')
+      throw new AuditError(
+        'TRUST_ROOT_MISSING',
+        "--trust-bundle-signers applies to export bundles; a store holds no signer keys: give the checkpoint signers' public keys (--keys DIR)",
+      );
+    return 'bundle-only';
+  }
+  if (pinned) return 'pinned';
+  if (sourceKind === 'store')
+    throw new AuditError(
+      'TRUST_ROOT_MISSING',
+      "a store holds no signer keys: give the checkpoint signers' public keys (--keys DIR)",
+    );
+  const checkpointNote =
+    opts.trustedCheckpoint !== undefined
+      ? ' (--trusted-checkpoint is checked against the signers; it does not choose them)'
+      : '';
+  throw new AuditError(
+    'TRUST_ROOT_MISSING',
+    `no trust root${checkpointNote}: pass --keys DIR with the gate's checkpoint signer public keys, obtained from the operator out of band (not the bundle's keys/ directory), or --trust-bundle-signers to check integrity only against the bundle's own keys/signers.json (origin not verified)`,
+  );
+}
 
 export interface TrustedSigner {
   readonly key: PublicKey;

@@ -31,7 +31,6 @@ import {
   type BundleProofs,
   type SignersFile,
 } from '../bundle.js';
-import { AuditError } from '../errors.js';
 import type { LogSource } from '../source.js';
 import {
   checkCheckpointOrder,
@@ -56,7 +55,7 @@ import {
   RootTracker,
   type RootSource,
 } from './tree.js';
-import { assertSignerKey, SignerTrust } from './trust.js';
+import { assertSignerKey, SignerTrust, trustBasis, type TrustBasis } from './trust.js';
 
 export interface VerifyProgress {
   readonly phase: 'entries' | 'signatures';
@@ -65,9 +64,14 @@ export interface VerifyProgress {
 }
 
 export interface VerifyOptions {
-  /** The auditor's pinned signers (`--keys`). Without them a bundle's keys/signers.json is used, with a warning. */
+  /** The auditor's pinned signers (`--keys`): the trust root. One of this and `trustBundleSigners` is required. */
   readonly trustedSigners?: readonly PublicKey[];
-  /** A signed checkpoint of this log the auditor retained (from the SIEM, an earlier audit). */
+  /**
+   * Take the signers from the bundle's own keys/signers.json (`--trust-bundle-signers`): integrity only,
+   * origin not verified. Without it and without `trustedSigners`, verifyLog refuses (TRUST_ROOT_MISSING).
+   */
+  readonly trustBundleSigners?: boolean;
+  /** A signed checkpoint of this log the auditor retained (from the SIEM, an earlier audit); checked against the signers. */
   readonly trustedCheckpoint?: string;
   /** The writer's heartbeat interval; the allowed gap is 2× this + 5 s. Default 60. */
   readonly heartbeatSeconds?: number;
@@ -79,9 +83,17 @@ export interface VerifyOptions {
   readonly parallel?: boolean;
 }
 
+/**
+ * The verdict: VERIFIED (no failure, signers pinned), INTEGRITY_ONLY (no failure, but the signers are the
+ * bundle's own: unchanged since signed, origin not verified), FAILED (any failure).
+ */
+export type VerifyResult = 'VERIFIED' | 'INTEGRITY_ONLY' | 'FAILED';
+
 export interface VerifyReport {
-  /** No failures (warnings allowed). */
+  /** No check failed (warnings allowed). Whether the origin was verified too is `trust`; both at once is `result`. */
   readonly ok: boolean;
+  /** VERIFIED only when `ok` and `trust` is 'pinned': the one field a script should test. */
+  readonly result: VerifyResult;
   readonly source: {
     readonly kind: 'store' | 'bundle';
     readonly path: string;
@@ -92,8 +104,8 @@ export interface VerifyReport {
     readonly range?: { readonly from: number; readonly to: number };
     readonly sessions?: readonly string[];
   };
-  /** Whether the signers came from the auditor (`--keys`), not from the bundle itself. */
-  readonly signersPinned: boolean;
+  /** What the signers rest on: the auditor's `--keys` ('pinned'), or the bundle's own keys ('bundle-only'). */
+  readonly trust: TrustBasis;
   readonly signers: readonly { keyId: string; via: string; validAfter: number; retiredAfter?: number }[];
   /** In the order of FORMAT.md §8. At most 100 per code; `failureCounts` has the totals. */
   readonly failures: readonly VerifyFailure[];
@@ -142,25 +154,16 @@ function sourceMode(
   return proofs && proofs.inclusion.length > 0 ? 'range' : 'complete';
 }
 
-/** The trusted signers: pinned, or (flagged) the bundle's own. */
+/** The trusted signers: pinned, or (asked for explicitly, and flagged) the bundle's own. */
 function signerTrust(
   provider: CryptoProvider,
   origin: string,
+  basis: TrustBasis,
   opts: VerifyOptions,
   signersFile: SignersFile | undefined,
-  source: LogSource,
   findings: Findings,
-): { trust: SignerTrust; pinned: boolean } {
-  if (opts.trustedSigners && opts.trustedSigners.length > 0) {
-    opts.trustedSigners.forEach((k, i) => assertSignerKey(k, `trusted signer ${i + 1}`));
-    return { trust: new SignerTrust(provider, origin, opts.trustedSigners, 'pinned'), pinned: true };
-  }
-  if (source.kind === 'store') {
-    throw new AuditError(
-      'TRUST_INPUT_INVALID',
-      "a store holds no signer keys: give the checkpoint signers' public keys (--keys DIR)",
-    );
-  }
+): SignerTrust {
+  if (basis === 'pinned') return new SignerTrust(provider, origin, opts.trustedSigners ?? [], 'pinned');
   const keys: PublicKey[] = [];
   for (const s of signersFile?.signers ?? []) {
     try {
@@ -173,9 +176,9 @@ function signerTrust(
   findings.warn(
     'SIGNERS_NOT_PINNED',
     BUNDLE_FILES.signers,
-    `no --keys given: trusting the ${keys.length} signer key(s) the bundle itself carries. This shows the bundle is unchanged since a holder of those keys signed it, not that it comes from your gate: pin the gate's signer keys with --keys`,
+    `--trust-bundle-signers: trusting the ${keys.length} signer key(s) the bundle itself carries. This shows the bundle is unchanged since a holder of those keys signed it, not that it comes from your gate: pin the gate's signer keys with --keys`,
   );
-  return { trust: new SignerTrust(provider, origin, keys, 'bundle'), pinned: false };
+  return new SignerTrust(provider, origin, keys, 'bundle');
 }
 
 /** keys/signers.json must agree with itself and with the log's SIGNER_ROTATION entries. */
@@ -241,14 +244,19 @@ function checkSignersFile(
 
 /**
  * Verifies a store or a bundle (docs/FORMAT.md §8) and reports every failure with its location. Throws
- * AuditError only for bad input that stops it before it starts (TRUST_INPUT_INVALID: an unusable signer
- * key, or a store without --keys).
+ * AuditError only for bad input that stops it before it starts: TRUST_ROOT_MISSING (neither pinned
+ * signers nor `trustBundleSigners`, or a store without pinned signers), TRUST_INPUT_INVALID (an
+ * unusable signer key, or both roots at once).
  */
 export function verifyLog(
   provider: CryptoProvider,
   source: LogSource,
   opts: VerifyOptions = {},
 ): VerifyReport {
+  // Whom to trust is settled before anything is read: no report is made without a trust root.
+  const basis = trustBasis(opts, source.kind);
+  if (basis === 'pinned')
+    opts.trustedSigners?.forEach((k, i) => assertSignerKey(k, `trusted signer ${i + 1}`));
   const findings = new Findings();
   const hash = (d: Uint8Array): Uint8Array => provider.digest('sha256', d);
   const bundle = source.bundle;
@@ -305,7 +313,7 @@ export function verifyLog(
   const last: CheckpointInfo | undefined = checkpoints.at(-1);
   const treeSize = last?.size ?? 0;
 
-  const { trust, pinned } = signerTrust(provider, origin, opts, signersFile, source, findings);
+  const trust = signerTrust(provider, origin, basis, opts, signersFile, findings);
 
   let trustedSize: number | undefined;
   if (opts.trustedCheckpoint !== undefined) {
@@ -645,8 +653,10 @@ export function verifyLog(
   const provenance = segments.provenance();
   const { nonFips, summary } = fipsSummary(provenance);
   const failures = findings.sortedFailures();
+  const ok = failures.length === 0;
   return {
-    ok: failures.length === 0,
+    ok,
+    result: !ok ? 'FAILED' : basis === 'pinned' ? 'VERIFIED' : 'INTEGRITY_ONLY',
     source: {
       kind: source.kind,
       path: source.path,
@@ -656,7 +666,7 @@ export function verifyLog(
       ...(range ? { range: { from: range.from, to: range.to } } : {}),
       ...(manifest?.sessions ? { sessions: manifest.sessions } : {}),
     },
-    signersPinned: pinned,
+    trust: basis,
     signers: trust.signers.map((s) => ({
       keyId: s.keyId,
       via: s.via,

@@ -1,8 +1,11 @@
 /**
  * `sealgate verify <bundle|store>`: docs/FORMAT.md §8, offline, public keys only. Prints every failure
  * with its location, the warnings, and a summary with each segment's provenance (was it sealed in FIPS
- * mode?). Exit 0: verified; 1: any failure; 2: the input could not be read (not a store or a bundle, an
- * unreadable file, an unusable --keys).
+ * mode?). Exit 0: verified, or with --trust-bundle-signers intact but of unverified origin (the result
+ * line says which); 1: any failure; 2: the input could not be read (not a store or a bundle, an
+ * unreadable file, an unusable --keys) or there is no trust root (neither --keys nor
+ * --trust-bundle-signers: the auditor's command line lacks what verification needs, which is not a
+ * finding about the bundle, so it is not 1).
  */
 import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
@@ -18,6 +21,7 @@ import { EXIT, UsageError } from '../errors.js';
 export interface VerifyCliOptions {
   readonly path: string;
   readonly keys?: string;
+  readonly trustBundleSigners?: boolean;
   readonly trustedCheckpoint?: string;
   readonly heartbeatSeconds?: string;
   readonly json?: boolean;
@@ -95,6 +99,7 @@ export async function verifyCommand(provider: CryptoProvider, opts: VerifyCliOpt
     try {
       report = verifyLog(provider, source, {
         ...(trustedSigners ? { trustedSigners } : {}),
+        ...(opts.trustBundleSigners ? { trustBundleSigners: true } : {}),
         ...(trustedCheckpoint !== undefined ? { trustedCheckpoint } : {}),
         ...(heartbeatSeconds !== undefined ? { heartbeatSeconds } : {}),
         onProgress: (p: VerifyProgress) => bar.update(p.done, p.total, p.phase),
@@ -147,9 +152,9 @@ export function render(r: VerifyReport): string {
       `${k.keyId} (${k.via}${k.validAfter >= 0 ? ` after leaf ${k.validAfter}` : ''}${k.retiredAfter !== undefined ? `, retired after leaf ${k.retiredAfter}` : ''})`,
   );
   out.push(
-    r.signersPinned
+    r.trust === 'pinned'
       ? `  signers: pinned by --keys: ${keys.join(', ')}`
-      : `  signers: NOT PINNED: trusting the bundle's own keys/signers.json: ${keys.join(', ') || 'none'}`,
+      : `  signers: NOT PINNED (--trust-bundle-signers): trusting the bundle's own keys/signers.json: ${keys.join(', ') || 'none'}`,
   );
   if (r.failures.length > 0) {
     const total = Object.values(r.failureCounts).reduce((a, b) => a + b, 0);
@@ -182,6 +187,15 @@ export function render(r: VerifyReport): string {
   }
   out.push(`  ${r.summary}`);
   const failed = Object.values(r.failureCounts).reduce((a, b) => a + b, 0);
-  out.push('', r.ok ? 'result: VERIFIED' : `result: FAILED (${failed} failure${failed === 1 ? '' : 's'})`);
+  out.push('', resultLine(r, failed));
   return `${out.join('\n')}\n`;
+}
+
+/** The last line; scripts that read text can match `^result: VERIFIED$` and nothing else means verified. */
+function resultLine(r: VerifyReport, failed: number): string {
+  if (r.result === 'VERIFIED') return 'result: VERIFIED';
+  if (r.result === 'INTEGRITY_ONLY')
+    return "result: INTEGRITY ONLY, origin not verified: unchanged since signed by the bundle's own keys; pass --keys with the gate's signer keys to verify where it came from";
+  const unpinned = r.trust === 'pinned' ? '' : '; origin not verified either';
+  return `result: FAILED (${failed} failure${failed === 1 ? '' : 's'}${unpinned})`;
 }
