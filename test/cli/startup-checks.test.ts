@@ -357,4 +357,31 @@ describe('config check and serve load pkcs11: keys through the token, as serve d
       ),
     );
   });
+
+  it('a module that cannot be loaded, and a PIN the token refuses', async () => {
+    const module = join(tmp, 'no-such-module.so');
+    const noModule = withToken('token-no-module', (c) => {
+      c.pkcs11.module = module;
+      c.recording.checkpoint_signer = token.uri('signer-p384');
+    });
+    const message = await bothRefuse(noModule, [], token.env);
+    assert.ok(
+      message.startsWith(
+        refusal(noModule, `pkcs11.module (${module}): cannot load PKCS#11 module ${module}: `).trimEnd(),
+      ),
+      message,
+    );
+    assert.equal(message.trimEnd().split('\n').length, 2, message);
+
+    const wrongPin = join(tmp, 'wrong.pin');
+    writeFileSync(wrongPin, '000000\n');
+    const signer = token.uri('signer-p384');
+    const badPin = withToken('token-bad-pin', (c) => {
+      c.pkcs11.pin_file = wrongPin;
+      c.recording.checkpoint_signer = signer;
+    });
+    const lines = (await bothRefuse(badPin, [], token.env)).trimEnd().split('\n');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.ok(lines[1]?.startsWith(`recording.checkpoint_signer (${signer}): `), lines.join('\n'));
+  });
 });
