@@ -165,6 +165,23 @@ describe('config check refuses what serve refuses, with the same message', () =>
     assert.ok(log.includes(JSON.stringify(`start-up check: ${warning}`)), log);
   });
 
+  it('a target that pins nothing and an unreadable authorized_keys file: config check passes, with warnings', async () => {
+    const empty = join(tmp, 'empty_known_hosts');
+    writeFileSync(empty, '# nothing pinned yet\n');
+    const noKeys = join(tmp, 'no-such-authorized-keys');
+    const file = variant('warnings', (c) => {
+      c.targets[0].known_hosts = empty;
+      c.users[0].authorized_keys_file = noKeys;
+    });
+    const r = await sealgate(['config', 'check', file]);
+    assert.equal(r.status, 0, show(r));
+    assert.equal(
+      r.stderr,
+      `sealgate: warning: targets[0].known_hosts (${empty}): pins no host key for local; sessions to it will be refused\n` +
+        `sealgate: warning: users[0].authorized_keys_file (${noKeys}): skipped: cannot read: ENOENT\n`,
+    );
+  });
+
   it('a public key as the checkpoint signer', async () => {
     const pub = join(keys, 'signer.pub.pem');
     const file = variant('signer-pub', (c) => (c.recording.checkpoint_signer = `file:${pub}`));
