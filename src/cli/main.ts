@@ -57,9 +57,19 @@ export async function main(argv: string[]): Promise<void> {
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
-    .description('validate a config file (YAML or JSON) against the schema and, in FIPS mode, the policy')
+    .description(
+      'check a config file (YAML or JSON) as serve does before it listens: schema, policy, the crypto provider, every key it names, the store',
+    )
     .argument('<file>', 'config file')
-    .action(action(async (file: string) => configCheck(argv, file, globalFips())));
+    .option(
+      '--static',
+      'only the checks that read no other file (schema, cross-field, algorithm policy): for a config away from its gate; not enough for serve to start',
+    )
+    .action(
+      action(async (file: string, opts: { static?: boolean }) =>
+        configCheck(argv, file, globalFips(), { static: opts.static === true }),
+      ),
+    );
 
   /** Every command that uses keys runs the start-up checks first, and refuses on failure. */
   // With --module (or $SEALGATE_PKCS11_MODULE) the provider can also use `pkcs11:` keys in a token.

@@ -11,12 +11,25 @@ export type ConfigErrorCode =
   /** The document does not match the schema, or fails a cross-field check (unknown target, duplicates). */
   | 'CONFIG_INVALID'
   /** The document is well formed but names algorithms the policy refuses (FIPS mode, compression). */
-  | 'CONFIG_POLICY';
+  | 'CONFIG_POLICY'
+  /**
+   * The document is valid, but a key, file or directory it names cannot be used for its role (an EC
+   * recipient, a public key as the checkpoint signer, a store that cannot be written): the start-up
+   * checks that `config check` and `serve` share (src/cli/startup-checks.ts).
+   */
+  | 'CONFIG_STARTUP';
 
 export interface ConfigIssue {
   /** Where: `targets[2].port`, `(root)` for the whole document, or `file:line:column` for syntax errors. */
   readonly path: string;
   readonly message: string;
+  /** The key reference or file at `path`, when the problem is with what it names (start-up checks). */
+  readonly ref?: string;
+}
+
+/** One issue as printed: `path: message`, or `path (ref): message`. */
+export function formatIssue(issue: ConfigIssue): string {
+  return `${issue.path}${issue.ref ? ` (${issue.ref})` : ''}: ${issue.message}`;
 }
 
 const HEADLINES: Record<ConfigErrorCode, string> = {
@@ -24,6 +37,7 @@ const HEADLINES: Record<ConfigErrorCode, string> = {
   CONFIG_SYNTAX: 'the config is not valid YAML or JSON',
   CONFIG_INVALID: 'the config is invalid',
   CONFIG_POLICY: 'the config breaks the algorithm policy',
+  CONFIG_STARTUP: 'the gate cannot start with this config',
 };
 
 export class ConfigError extends Error {
@@ -35,9 +49,6 @@ export class ConfigError extends Error {
     readonly issues: ConfigIssue[],
     options?: { cause?: unknown },
   ) {
-    super(
-      [`${source}: ${HEADLINES[code]}`, ...issues.map((i) => `${i.path}: ${i.message}`)].join('\n'),
-      options,
-    );
+    super([`${source}: ${HEADLINES[code]}`, ...issues.map(formatIssue)].join('\n'), options);
   }
 }

@@ -305,7 +305,8 @@ export const CONFIG_SCHEMA = {
           pattern: '^[^\\s+\\u0000-\\u001f\\u007f\\u0085]{1,255}$',
           description: 'a log origin (at most 255 characters; no white space, "+" or control characters)',
         },
-        recipients: { type: 'array', minItems: 1, uniqueItems: true, items: keyRef },
+        // FORMAT.md §3.1.1: a segment header holds 1..16 recipients (MAX_RECIPIENTS).
+        recipients: { type: 'array', minItems: 1, maxItems: 16, uniqueItems: true, items: keyRef },
         checkpoint_signer: keyRef,
         checkpoint_every_records: { type: 'integer', minimum: 1, default: 1000 },
         checkpoint_every_seconds: { type: 'number', exclusiveMinimum: 0, default: 10 },

@@ -31,12 +31,13 @@ import { fdBudget, readFdLimits, type FdBudget } from './fd-budget.js';
 import { GateListener } from './listener.js';
 import { AddressList, parseNetBlockSize } from './source-address.js';
 import type { Config } from '../config/schema.js';
-import { sshServerHostKeyPem, type CryptoProvider } from '../crypto/index.js';
+import type { CryptoProvider } from '../crypto/index.js';
 import type { SealedLog } from '../seal/log.js';
 import { legAlgorithms, toSsh2 } from './algorithms.js';
 import { AllowList } from './auth.js';
 import { GateConnection } from './connection.js';
 import { GateError } from './errors.js';
+import { gateHostKey } from './host-key.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
 import { DEFAULT_LIMITS, type GateLimits, type GateServices, type JumpOrigin } from './services.js';
@@ -74,18 +75,13 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
   const policy = provider.policy;
 
   const hostKey = await provider.loadPrivateKey(config.listen.host_key);
-  const hostKeyPem = sshServerHostKeyPem(provider, hostKey);
-  const hostKeyAlgorithm =
-    hostKey.algorithm.type === 'ec' && hostKey.algorithm.curve === 'P-384'
-      ? 'ecdsa-sha2-nistp384'
-      : 'ecdsa-sha2-nistp256';
-  const clientLeg = legAlgorithms(policy, config, 'client_leg');
-  if (!clientLeg.serverHostKey.includes(hostKeyAlgorithm)) {
-    throw new GateError(
-      'GATE_CONFIG',
-      `listen.host_key is ${hostKeyAlgorithm}, which ssh.client_leg.server_host_key does not list; no client could connect`,
-    );
+  // The same check, and words, as the start-up checks that `config check` and `serve` run.
+  const gateKey = gateHostKey(provider, config, hostKey);
+  if ('problem' in gateKey) {
+    throw new GateError('GATE_CONFIG', `listen.host_key (${config.listen.host_key}): ${gateKey.problem}`);
   }
+  const hostKeyPem = gateKey.pem;
+  const clientLeg = legAlgorithms(policy, config, 'client_leg');
   const upstreamLeg = legAlgorithms(policy, config, 'upstream_leg');
   const agent = new ProviderAgent(provider, await provider.loadPrivateKey(config.upstream.client_key));
 

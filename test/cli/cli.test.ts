@@ -70,6 +70,8 @@ function tableLines(text: string, title: string): string[][] {
 // --- temporary files ---------------------------------------------------------------------------------
 
 let tmp: string;
+/** A config `sealgate init` wrote, with every key it names, and its target pinned: serve would start. */
+let good: string;
 /** A copy of the provider whose fipsmodule.cnf has one module-mac hex digit changed. */
 let tamperedDir: string;
 /** An unaltered copy of the provider, prepared the same way (the control for `tamperedDir`). */
@@ -94,9 +96,9 @@ function alterModuleMac(cnf: string): string {
   return out;
 }
 
-/** Writes a variant of the example config and returns its path. */
-function exampleWith(name: string, edit: (text: string) => string): string {
-  const text = readFileSync(join(ROOT, EXAMPLE), 'utf8');
+/** Writes a variant of the example config (or of `from`) and returns its path. */
+function exampleWith(name: string, edit: (text: string) => string, from = join(ROOT, EXAMPLE)): string {
+  const text = readFileSync(from, 'utf8');
   const out = edit(text);
   assert.notEqual(out, text, `the edit for ${name} changed nothing`);
   const path = join(tmp, name);
@@ -118,8 +120,15 @@ const CHACHA_CLIENT_LEG = (t: string) =>
   );
 const FIPS_ON = (t: string) => replaceOnce(t, /^fips: false$/m, 'fips: true');
 
-before(() => {
+before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'sealgate-cli-'));
+  const gate = join(tmp, 'gate');
+  const init = await sealgate(['init', gate]);
+  assert.equal(init.status, 0, show(init));
+  // Pin the target (any key will do: nothing connects), so the check has nothing to warn about.
+  const pin = readFileSync(join(gate, 'keys', 'upstream_key.pub'), 'utf8');
+  writeFileSync(join(gate, 'known_hosts', 'local'), `127.0.0.1 ${pin}`);
+  good = join(gate, 'sealgate.yaml');
   tamperedDir = mkdtempSync(join(tmp, 'tampered-'));
   copiedDir = mkdtempSync(join(tmp, 'copied-'));
   copyProvider(tamperedDir, alterModuleMac);
@@ -245,21 +254,52 @@ test('fips status: an altered module-mac fails the provider self-test with exit 
 
 // --- config check ---------------------------------------------------------------------------------------
 
-test('config check: the example config is OK in normal mode', async () => {
-  const r = await sealgate(['config', 'check', EXAMPLE]);
+const STATIC_OK = 'keys, files and the crypto provider not checked: serve may still refuse it';
+
+test('config check: a config whose keys exist is OK in normal mode', async () => {
+  const r = await sealgate(['config', 'check', good]);
   assert.equal(r.status, 0, show(r));
-  assert.equal(r.stdout, `${EXAMPLE}: OK (2 target(s), 2 user(s), FIPS mode off)\n`);
+  assert.equal(r.stdout, `${good}: OK (1 target(s), 1 user(s), FIPS mode off)\n`);
   assert.equal(r.stderr, '');
 });
 
-test('config check --fips: the example config is OK in a FIPS-mode Node', async () => {
+test('config check: the example config passes the static checks, but its keys are not on this machine', async () => {
+  const r = await sealgate(['config', 'check', '--static', EXAMPLE]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(
+    r.stdout,
+    `${EXAMPLE}: static checks OK (2 target(s), 2 user(s), FIPS mode off); ${STATIC_OK}\n`,
+  );
+  assert.equal(r.stderr, '');
+  // Without --static every key is loaded, as serve loads it, and each missing one is named.
+  const full = await sealgate(['config', 'check', EXAMPLE]);
+  assert.equal(full.status, 2, show(full));
+  const lines = full.stderr.trimEnd().split('\n');
+  assert.equal(lines[0], `sealgate: ${EXAMPLE}: the gate cannot start with this config`);
+  assert.ok(
+    lines.includes(
+      'listen.host_key (file:/etc/sealgate/host_key.pem): cannot read key file /etc/sealgate/host_key.pem: ENOENT',
+    ),
+    show(full),
+  );
+  assert.ok(
+    lines.some((l) =>
+      l.startsWith('recording.checkpoint_signer (pkcs11:token=sealgate;object=checkpoint-signer): '),
+    ),
+    show(full),
+  );
+  assert.doesNotMatch(full.stderr, STACK_LINE);
+  assert.equal(full.stdout, '');
+});
+
+test('config check --fips: a config whose keys exist is OK in a FIPS-mode Node', async () => {
   for (const args of [
-    ['--fips', 'config', 'check', EXAMPLE],
-    ['config', 'check', '--fips', EXAMPLE],
+    ['--fips', 'config', 'check', good],
+    ['config', 'check', '--fips', good],
   ]) {
     const r = await sealgate(args);
     assert.equal(r.status, 0, `${args.join(' ')}\n${show(r)}`);
-    assert.equal(r.stdout, `${EXAMPLE}: OK (2 target(s), 2 user(s), FIPS mode on)\n`);
+    assert.equal(r.stdout, `${good}: OK (1 target(s), 1 user(s), FIPS mode on)\n`);
     assert.equal(r.stderr, '');
   }
 });
@@ -274,10 +314,10 @@ test('config check --fips: needs the provider (so it really re-launches in FIPS 
 });
 
 test('config check: fips: true in the file turns FIPS mode on', async () => {
-  const file = exampleWith('fips-on.yaml', FIPS_ON);
+  const file = exampleWith('fips-on.yaml', (t) => `${t}fips: true\n`, good);
   const r = await sealgate(['config', 'check', file]);
   assert.equal(r.status, 0, show(r));
-  assert.equal(r.stdout, `${file}: OK (2 target(s), 2 user(s), FIPS mode on)\n`);
+  assert.equal(r.stdout, `${file}: OK (1 target(s), 1 user(s), FIPS mode on)\n`);
   const missing = await sealgate(['config', 'check', file], { fipsDir: join(tmp, 'no-such-fips-dir') });
   assertCleanFailure(missing, 3);
 });
@@ -320,9 +360,12 @@ test('config check: chacha20 with fips: true exits 2 naming the rule fips.no-cha
 
 test('config check: the same chacha20 config is accepted in normal mode, refused with --fips', async () => {
   const file = exampleWith('normal-chacha.yaml', CHACHA_CLIENT_LEG);
-  const normal = await sealgate(['config', 'check', file]);
+  const normal = await sealgate(['config', 'check', '--static', file]);
   assert.equal(normal.status, 0, show(normal));
-  assert.equal(normal.stdout, `${file}: OK (2 target(s), 2 user(s), FIPS mode off)\n`);
+  assert.equal(
+    normal.stdout,
+    `${file}: static checks OK (2 target(s), 2 user(s), FIPS mode off); ${STATIC_OK}\n`,
+  );
   const fips = await sealgate(['--fips', 'config', 'check', file]);
   assert.equal(fips.status, 2, show(fips));
   assert.match(fips.stderr, /^ssh\.client_leg\.cipher\[0\]: .* \[fips\.no-chacha20\]$/m);
@@ -365,7 +408,8 @@ test('--help: root, fips status and config check', async () => {
   const check = await sealgate(['config', 'check', '--help']);
   assert.equal(check.status, 0, show(check));
   assert.ok(check.stdout.startsWith('Usage: sealgate config check [options] <file>'), show(check));
-  assert.ok(flat(check.stdout).includes('validate a config file (YAML or JSON)'), show(check));
+  assert.ok(flat(check.stdout).includes('check a config file (YAML or JSON) as serve does'), show(check));
+  assert.match(check.stdout, /^\s+--static\s+only the checks that read no other file/m);
 });
 
 test('keys gen-signer: the operational log states the crypto mode at start, in both modes', async () => {

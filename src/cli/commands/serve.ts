@@ -2,8 +2,10 @@
  * `sealgate serve --config FILE`: the gate.
  *
  * 1. Loads the config; with `fips: true` (or `--fips`) re-runs itself in a FIPS-mode Node.
- * 2. Start-up checks: the provider (FIPS runtime and module in FIPS mode, known-answer tests always), then
- *    every key the config names, loaded through the provider.
+ * 2. Start-up checks (../startup-checks.ts, the same as `config check`): the provider (FIPS runtime and
+ *    module in FIPS mode, known-answer tests always), every key the config names, loaded through the
+ *    provider and checked for its role, the store and log paths. Anything refused there is never found
+ *    later, by a session.
  * 3. Opens the sealed log (`recording.*`), then the gate; logs "listening" with the FIPS state.
  * 4. On SIGTERM or SIGINT: stops listening, ends every session (SESSION_END), writes LOG_STOP and a final
  *    checkpoint, and exits 0.
@@ -11,11 +13,8 @@
  * Key files for `serve` are unencrypted PEM (mode 0600) or live in a token (`pkcs11:`): the gate starts
  * unattended, and a passphrase on its command line or in its config would be no protection.
  */
-import { hostname } from 'node:os';
 import { loadConfigFile } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { createProvider, type Pkcs11Settings } from '../../crypto/index.js';
-import { assertStartupOk } from '../../crypto/startup.js';
 import { createLogger } from '../../ops/logger.js';
 import { SealError } from '../../seal/errors.js';
 import { SealedLog, type LogPolicy } from '../../seal/log.js';
@@ -23,6 +22,7 @@ import { GateError } from '../../ssh/errors.js';
 import { startGate, type Gate } from '../../ssh/gate.js';
 import { EXIT, UsageError } from '../errors.js';
 import { isFipsChild, relaunchInFipsMode } from '../fips-launch.js';
+import { formatWarning, runStartupChecks } from '../startup-checks.js';
 
 export interface ServeOptions {
   readonly config: string;
@@ -42,34 +42,21 @@ export function logPolicy(r: Config['recording']): Partial<LogPolicy> {
   };
 }
 
-/** `<hostname>/sealgate`, made a valid origin (FORMAT.md §3.1). */
-export function defaultOrigin(): string {
-  return `${hostname().replace(/[^\x21-\x7e]|\+/g, '-') || 'localhost'}/sealgate`;
-}
-
-function pkcs11Settings(config: Config): Pkcs11Settings | undefined {
-  const p = config.pkcs11;
-  if (!p) return undefined;
-  return {
-    module: p.module,
-    ...(p.pin_file ? { pinFile: p.pin_file } : {}),
-    ...(p.pin_env ? { pinEnv: p.pin_env } : {}),
-    ...(p.library_parameters ? { libraryParameters: p.library_parameters } : {}),
-  };
-}
-
 export async function serveCommand(argv: string[], opts: ServeOptions, fipsFlag: boolean): Promise<number> {
   const config = loadConfigFile(opts.config, { fips: fipsFlag });
   if (config.fips && !isFipsChild()) return relaunchInFipsMode(argv);
 
+  // Everything serve could not use later is refused here, as `config check` refuses it.
+  const { provider, report, recipients, signingKey, origin, warnings } = await runStartupChecks(
+    config,
+    opts.config,
+  );
   const logger = createLogger({
     level: config.log.level,
     format: config.log.format,
     ...(config.log.file ? { file: config.log.file } : {}),
   });
-  const { provider, report } = await createProvider({ fips: config.fips, pkcs11: pkcs11Settings(config) });
   try {
-    assertStartupOk(report);
     const info = provider.info();
     logger.info('crypto provider started', {
       fips: info.fipsMode,
@@ -78,10 +65,7 @@ export async function serveCommand(argv: string[], opts: ServeOptions, fipsFlag:
       ...info.details,
       self_tests: `${report.selfTests.filter((t) => t.ok).length}/${report.selfTests.length} passed`,
     });
-
-    const recipients = await Promise.all(config.recording.recipients.map((r) => provider.loadPublicKey(r)));
-    const signingKey = await provider.loadPrivateKey(config.recording.checkpoint_signer);
-    const origin = config.recording.origin ?? defaultOrigin();
+    for (const w of warnings) logger.warn(`start-up check: ${formatWarning(w)}`);
     const ref: { gate?: Gate } = {};
     const log = await SealedLog.open({
       provider,
