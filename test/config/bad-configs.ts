@@ -300,4 +300,47 @@ export const BAD: BadCase[] = [
       },
     ],
   },
+  {
+    name: 'limits: impossible max_startups, net block sizes, exempt entries and penalty window',
+    edit: (c) => {
+      c.limits = {
+        max_startups: '10:30:5',
+        per_source_net_block_size: '33:64',
+        penalties: { min_seconds: 700, max_seconds: 600, exempt: ['10.0.0.0/8', 'gateway.example.com'] },
+      };
+    },
+    code: 'CONFIG_INVALID',
+    issues: [
+      { path: 'limits.max_startups', message: 'full (5) must not be less than start (10)' },
+      {
+        path: 'limits.per_source_net_block_size',
+        message: 'prefix lengths must be 1..32 for IPv4 and 1..128 for IPv6, got 33:64',
+      },
+      {
+        path: 'limits.penalties.min_seconds',
+        message: '700 is more than max_seconds (600): no penalty could ever apply',
+      },
+      {
+        path: 'limits.penalties.exempt[1]',
+        message:
+          'must be an IP address or a CIDR block (for example "10.0.0.0/8"), got "gateway.example.com"',
+      },
+    ],
+  },
+  {
+    name: 'limits: a misspelt key and a max_startups that is not start:rate:full',
+    edit: (c) => {
+      c.limits = { max_startup: 10, max_startups: '10:30', login_grace_seconds: 0 };
+    },
+    code: 'CONFIG_INVALID',
+    issues: [
+      { path: 'limits', message: 'unknown key "max_startup"' },
+      { path: 'limits.login_grace_seconds', message: 'must be >= 1' },
+      {
+        path: 'limits.max_startups',
+        message:
+          'must be MaxStartups as "start:rate:full" (for example "10:30:100") or one number, got "10:30"',
+      },
+    ],
+  },
 ];
