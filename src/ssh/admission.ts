@@ -9,10 +9,17 @@
  *    from the file-descriptor budget (fd-budget.ts), so no flood can take the descriptors the store needs.
  * 2. `penalty`: the source's block is serving a penalty (below).
  * 3. `per-source-connections`: the source's block holds `perSourceMaxConnections` connections.
- * 4. `per-source-startups`: the source's block holds `perSourceMaxStartups` unauthenticated ones.
- * 5. `max-startups`: random early drop over all unauthenticated connections, as sshd's
+ * 4. `max-startups`: random early drop over all unauthenticated connections, as sshd's
  *    `start:rate:full`: below `start` none is dropped; from `start` a new one is dropped with
  *    probability `rate`%, rising linearly to 100% at `full`.
+ *
+ * A source block holds at most `perSourceMaxStartups` connections in their handshake and login. Unlike
+ * sshd's PerSourceMaxStartups, which refuses the next one, a connection beyond it *waits* (admitted, its
+ * socket unread) until one of that block's slots frees, and starts then; the login grace time runs from
+ * accept all the same. So a host that opens many connections at once (pdsh, Ansible, a CI fan-out) gets
+ * them all served in turn, while one source, however many connections it opens, never holds more than
+ * its few slots of the gate's startups, and so never pushes anyone else into random early drop. What
+ * bounds a source's waiting connections is `perSourceMaxConnections`.
  *
  * A connection stops being a "startup" once it authenticates. When it closes unauthenticated, its
  * block is penalised by its outcome: `authfail` (it tried and failed), `grace-exceeded` (the login grace
@@ -54,7 +61,6 @@ export const REFUSAL_REASONS = [
   'max-connections',
   'penalty',
   'per-source-connections',
-  'per-source-startups',
   'max-startups',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -72,11 +78,15 @@ export interface Refusal {
 export interface Admitted {
   readonly ok: true;
   readonly block: string;
+  /** It waits for a startup slot of its block; `ticket.whenStarted` says when it may go on. */
+  readonly waiting: boolean;
   readonly ticket: AdmissionTicket;
 }
 
 /** One admitted connection's place in the counts. */
 export interface AdmissionTicket {
+  /** Calls `start` once the connection holds a startup slot: at once, unless it is waiting. */
+  whenStarted(start: () => void): void;
   /** It authenticated: no longer a startup. */
   authenticated(): void;
   /** It closed; `outcome` if it never authenticated. Idempotent. */
@@ -86,6 +96,8 @@ export interface AdmissionTicket {
 interface BlockCounts {
   connections: number;
   startups: number;
+  /** Connections waiting for one of the block's startup slots, oldest first. */
+  readonly waiting: (() => void)[];
 }
 
 interface Penalty {
@@ -97,6 +109,8 @@ interface Penalty {
 export interface AdmissionStats {
   readonly connections: number;
   readonly startups: number;
+  /** Admitted connections waiting for their block's startup slot. */
+  readonly waiting: number;
   readonly refused: Readonly<Record<RefusalReason, number>>;
   /** Blocks refused for a penalty now. */
   readonly penalisedBlocks: number;
@@ -114,6 +128,7 @@ export class Admission {
   readonly #penalties = new Map<string, Penalty>();
   #connections = 0;
   #startups = 0;
+  #waiting = 0;
   readonly #refused = Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>;
   readonly #penalised: Record<UnauthenticatedOutcome, number> = {
     authfail: 0,
@@ -134,7 +149,7 @@ export class Admission {
   admit(address: string): Admitted | Refusal {
     const p = this.#policy;
     const block = sourceBlock(address, p.netBlockSize);
-    const counts = this.#blocks.get(block) ?? { connections: 0, startups: 0 };
+    const counts = this.#blocks.get(block) ?? { connections: 0, startups: 0, waiting: [] };
     const refuse = (reason: RefusalReason, detail: string): Refusal => {
       this.#refused[reason]++;
       return { ok: false, reason, block, detail };
@@ -148,40 +163,61 @@ export class Admission {
         'per-source-connections',
         `${counts.connections} connections from ${block}, the limit is ${p.perSourceMaxConnections}`,
       );
-    if (counts.startups >= p.perSourceMaxStartups)
-      return refuse(
-        'per-source-startups',
-        `${counts.startups} unauthenticated connections from ${block}, the limit is ${p.perSourceMaxStartups}`,
-      );
-    if (this.#dropStartup())
+    const waits = counts.startups >= p.perSourceMaxStartups;
+    if (!waits && this.#dropStartup())
       return refuse(
         'max-startups',
         `${this.#startups} unauthenticated connections (max_startups ${p.maxStartups.start}:${p.maxStartups.rate}:${p.maxStartups.full})`,
       );
 
     counts.connections++;
-    counts.startups++;
     this.#blocks.set(block, counts);
     this.#connections++;
-    this.#startups++;
-    let startup = true;
-    let open = true;
+    let state: 'waiting' | 'startup' | 'authenticated' | 'closed' = 'waiting';
+    let onStart: (() => void) | undefined;
+    const start = () => {
+      state = 'startup';
+      counts.startups++;
+      this.#startups++;
+      onStart?.();
+    };
+    const promote = () => {
+      this.#waiting--;
+      start();
+    };
     const leaveStartups = () => {
-      if (!startup) return;
-      startup = false;
       counts.startups--;
       this.#startups--;
+      // A slot of this block is free: the oldest waiting connection takes it.
+      const next = counts.waiting.shift();
+      next?.();
     };
+    if (waits) {
+      counts.waiting.push(promote);
+      this.#waiting++;
+    } else start();
     return {
       ok: true,
       block,
+      waiting: waits,
       ticket: {
-        authenticated: leaveStartups,
-        closed: (outcome) => {
-          if (!open) return;
-          open = false;
-          const unauthenticated = startup;
+        whenStarted: (cb) => {
+          if (state === 'startup') cb();
+          else if (state === 'waiting') onStart = cb;
+        },
+        authenticated: () => {
+          if (state !== 'startup') return;
+          state = 'authenticated';
           leaveStartups();
+        },
+        closed: (outcome) => {
+          if (state === 'closed') return;
+          const unauthenticated = state !== 'authenticated';
+          if (state === 'waiting') {
+            counts.waiting.splice(counts.waiting.indexOf(promote), 1);
+            this.#waiting--;
+          } else if (state === 'startup') leaveStartups();
+          state = 'closed';
           counts.connections--;
           this.#connections--;
           if (counts.connections === 0) this.#blocks.delete(block);
@@ -198,6 +234,7 @@ export class Admission {
     return {
       connections: this.#connections,
       startups: this.#startups,
+      waiting: this.#waiting,
       refused: { ...this.#refused },
       penalisedBlocks,
       penalties: { ...this.#penalised },

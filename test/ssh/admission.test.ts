@@ -78,16 +78,46 @@ describe('admission: max_startups (random early drop)', () => {
 });
 
 describe('admission: per-source caps and the connection cap', () => {
-  it('caps unauthenticated connections per source, not authenticated ones', () => {
+  it('lets a source hold perSourceMaxStartups handshakes; the next ones wait, in order, for a free slot', () => {
     const a = new Admission(policy({ perSourceMaxStartups: 2 }));
-    const one = a.admit('192.0.2.1');
-    const two = a.admit('192.0.2.1');
-    assert.ok(one.ok && two.ok);
-    const third = a.admit('192.0.2.1');
-    assert.equal(!third.ok && third.reason, 'per-source-startups');
-    assert.equal(a.admit('192.0.2.2').ok, true, 'another source is not affected');
+    const started: string[] = [];
+    const admit = (name: string, address = '192.0.2.1') => {
+      const d = a.admit(address);
+      assert.ok(d.ok, name);
+      d.ticket.whenStarted(() => started.push(name));
+      return d;
+    };
+    const one = admit('one');
+    const two = admit('two');
+    const three = admit('three');
+    const four = admit('four');
+    const five = admit('five');
+    assert.equal(one.waiting || two.waiting, false);
+    assert.equal(three.waiting && four.waiting && five.waiting, true);
+    assert.deepEqual(started, ['one', 'two']);
+    assert.equal(admit('other source', '192.0.2.2').waiting, false, 'another source is not affected');
+    assert.deepEqual(
+      { startups: a.stats().startups, waiting: a.stats().waiting },
+      { startups: 3, waiting: 3 },
+    );
     one.ticket.authenticated();
-    assert.equal(a.admit('192.0.2.1').ok, true, 'an authenticated connection frees its startup slot');
+    assert.deepEqual(started, ['one', 'two', 'other source', 'three'], 'an authenticated one frees its slot');
+    four.ticket.closed('noauth'); // gave up while waiting: leaves the queue
+    two.ticket.closed('authfail');
+    assert.deepEqual(started.slice(4), ['five']);
+    assert.deepEqual(
+      { startups: a.stats().startups, waiting: a.stats().waiting },
+      { startups: 3, waiting: 0 },
+    );
+    // A waiting connection counts for the per-source connection cap and is penalised like any other.
+    assert.equal(a.stats().penalties.noauth, 1);
+  });
+
+  it('waiting connections never count as startups, so one source never starts random early drop', () => {
+    const a = new Admission(policy({ perSourceMaxStartups: 5 }), { random: () => 0 });
+    for (let i = 0; i < 500; i++) assert.ok(a.admit('198.51.100.9').ok, `connection ${i}`);
+    assert.equal(a.stats().startups, 5);
+    assert.equal(a.admit('198.51.100.10').ok, true, 'below start (10): never dropped');
   });
 
   it('caps all connections per source, and all connections at maxConnections', () => {
@@ -108,14 +138,13 @@ describe('admission: per-source caps and the connection cap', () => {
         'max-connections': 1,
         penalty: 0,
         'per-source-connections': 1,
-        'per-source-startups': 0,
         'max-startups': 0,
       },
     );
   });
 
   it('groups sources by net block size, and reads IPv4-mapped IPv6 as IPv4', () => {
-    const a = new Admission(policy({ perSourceMaxStartups: 1, netBlockSize: { v4: 24, v6: 64 } }));
+    const a = new Admission(policy({ perSourceMaxConnections: 1, netBlockSize: { v4: 24, v6: 64 } }));
     assert.equal(a.admit('198.51.100.7').ok, true);
     const sameBlock = a.admit('::ffff:198.51.100.200');
     assert.equal(!sameBlock.ok && sameBlock.block, '198.51.100.0/24');

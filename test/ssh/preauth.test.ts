@@ -81,10 +81,14 @@ describe('pre-authentication limits', () => {
     });
 
     async function floodTest(flood: Awaited<ReturnType<typeof silentFlood>>): Promise<void> {
-      // The per-source startup cap (5 by default) holds the rest off at accept: they are closed at once.
+      // A source may hold 100 connections (per_source_max_connections): 5 in their handshake (the
+      // startup slots) and 95 waiting for a slot; the other 2,900 are refused at accept. Under load,
+      // connections beyond the listen backlog are retried by the kernel (SYN back-off), so allow time.
       const held = () => flood.closedAt.filter((t) => t === undefined).length;
-      await waitFor(() => held() <= 5, 3_000, `the refused connections to be closed (${held()} open)`);
-      assert.equal(held(), 5, 'connections the gate holds for 127.0.0.1');
+      await waitFor(() => held() <= 100, 15_000, `the refused connections to be closed (${held()} open)`);
+      assert.equal(held(), 100, 'connections the gate holds for 127.0.0.1');
+      assert.equal(fx.gate.admissionStats().startups, 5);
+      assert.equal(fx.gate.admissionStats().waiting, 95);
       const started = Date.now();
       for (let i = 0; i < 100; i++) {
         const r = await fx.ssh('ops+local', [`echo login-${i}`], { extra: ['-b', '127.0.0.2'] });
@@ -102,11 +106,13 @@ describe('pre-authentication limits', () => {
       assert.ok(latest <= (graceSeconds + 2) * 1000, `last flood connection dropped after ${latest} ms`);
 
       const stats = fx.gate.admissionStats();
-      assert.equal(stats.refused['per-source-startups'], 2995);
-      assert.ok(stats.penalties['grace-exceeded'] >= 5, JSON.stringify(stats));
+      assert.equal(stats.refused['per-source-connections'], 2900);
+      assert.equal(stats.penalties['grace-exceeded'], 100, JSON.stringify(stats));
       // Refusals are logged with their reason, once per source and reason, then summed up.
       const refusal = logged(fx, 'connection refused before authentication');
-      assert.ok(refusal.some((l) => l.reason === 'per-source-startups' && l.source_block === '127.0.0.1/32'));
+      assert.ok(
+        refusal.some((l) => l.reason === 'per-source-connections' && l.source_block === '127.0.0.1/32'),
+      );
       assert.ok(refusal.length < 10, `refusal lines: ${refusal.length}`);
       assert.ok(logged(fx, 'login grace time over; connection closed').length >= 1);
 
