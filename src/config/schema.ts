@@ -175,7 +175,7 @@ export const SEGMENT_LIMITS = { records: 1048576, seconds: 3600, bytes: 10737418
  * `recording.max_unlogged_bytes` (SECURITY.md, "The unlogged window"): the default, chosen from
  * bench/ssh-throughput.ts (README, Benchmarks), and the least, one ssh2 channel packet.
  */
-export const DEFAULT_UNLOGGED_BYTES = 1024 * 1024;
+export const DEFAULT_UNLOGGED_BYTES = 4 * 1024 * 1024;
 export const MIN_UNLOGGED_BYTES = 32 * 1024;
 
 // Building blocks, inlined where used (rather than `$ref`s) so each error's schemaPath is unique.
