@@ -3,7 +3,7 @@
  * directly, measured in the same run (the issue's targets: ≥ 0.70 of direct, ≥ 0.60 in FIPS mode).
  *
  *     npx tsc -p tsconfig.json && node dist/bench/ssh-throughput.js [--size 1G] [--runs 3] [--fips]
- *         [--no-upload] [--gate-prof DIR] [--gate-node-arg FLAG]...
+ *         [--no-upload] [--max-unlogged SIZE] [--gate-prof DIR] [--gate-node-arg FLAG]...
  *
  * The test bed (lib/testbed.ts) is a real sshd and `sealgate serve` as a child process with recording and
  * sealing on (default log policy); `--fips` runs the gate in a FIPS-mode Node (`--force-fips`, the
@@ -18,6 +18,8 @@
  * of the per-run ratios, and the gate process's CPU time (user + system, from /proc) per GiB moved.
  * `--gate-prof DIR` runs the gate with `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile on exit);
  * `--gate-node-arg FLAG` passes any other Node flag to the gate (e.g. `--max-semi-space-size=32`).
+ * `--max-unlogged SIZE` sets the gate's `recording.max_unlogged_bytes` (e.g. 256k, 4M; 1T is no cap in
+ * effect), to measure what the cap on bytes forwarded before they are durable costs (SECURITY.md).
  */
 import { cpus } from 'node:os';
 import Table from 'cli-table3';
@@ -106,17 +108,20 @@ async function main(): Promise<void> {
     ...listOption('--gate-node-arg'),
   ];
   const target = fips ? TARGET.fips : TARGET.normal;
+  const maxUnlogged = process.argv.includes('--max-unlogged') ? numberOption('--max-unlogged', 0) : undefined;
 
   const load0 = await loadAverages();
   const bed = await startTestbed({
     fips,
     gateNodeArgs: nodeArgs,
+    ...(maxUnlogged !== undefined ? { maxUnloggedBytes: maxUnlogged } : {}),
   });
   const samples: Record<Direction, Sample[]> = { download: [], upload: [] };
   try {
     process.stdout.write(
       `ssh-throughput: gate in ${fips ? 'FIPS mode' : 'normal mode'}; ${fmt(size / 1e6, 1)} MB per transfer; ` +
-        `${BENCH_CIPHER} on every leg; ${runs} run${runs === 1 ? '' : 's'}; Node ${process.version}; ` +
+        `${BENCH_CIPHER} on every leg; max_unlogged_bytes ${maxUnlogged ?? 'default'}; ` +
+        `${runs} run${runs === 1 ? '' : 's'}; Node ${process.version}; ` +
         `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}; load average ${load0}\n`,
     );
     for (let i = 0; i < runs; i++) {

@@ -26,6 +26,8 @@ export interface TestbedOptions {
   readonly fips: boolean;
   /** Extra Node flags for the gate process (e.g. `--cpu-prof`). */
   readonly gateNodeArgs?: readonly string[];
+  /** `recording.max_unlogged_bytes` for the gate (its default when omitted). */
+  readonly maxUnloggedBytes?: number;
 }
 
 export interface Testbed {
@@ -179,6 +181,10 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
     const config = parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
     config.ssh = { client_leg: { cipher: [BENCH_CIPHER] }, upstream_leg: { cipher: [BENCH_CIPHER] } };
     config.fips = opts.fips;
+    if (opts.maxUnloggedBytes !== undefined) {
+      const recording = config.recording as Record<string, unknown>;
+      recording.max_unlogged_bytes = opts.maxUnloggedBytes;
+    }
     writeFileSync(configFile, stringify(config), { mode: 0o600 });
 
     const directKnownHosts = join(dir, 'direct_known_hosts');

@@ -93,6 +93,11 @@ export interface RecordingConfig {
   heartbeat_seconds: number;
   fsync_every_records: number;
   fsync_every_ms: number;
+  /**
+   * Bytes the gate may have forwarded (both directions, all sessions together) whose records are not yet
+   * fsynced; beyond it, forwarding waits for the disk. What a failing disk can lose from the log.
+   */
+  max_unlogged_bytes: number;
   segment_max_records: number;
   segment_max_seconds: number;
   segment_max_bytes: number;
@@ -165,6 +170,13 @@ export interface Config {
 
 /** Segment roll-over limits from the seal format (BRIEF section 2): 2^20 records, 1 hour, 1 GiB. */
 export const SEGMENT_LIMITS = { records: 1048576, seconds: 3600, bytes: 1073741824 } as const;
+
+/**
+ * `recording.max_unlogged_bytes` (SECURITY.md, "The unlogged window"): the default, chosen from
+ * bench/ssh-throughput.ts (README, Benchmarks), and the least, one ssh2 channel packet.
+ */
+export const DEFAULT_UNLOGGED_BYTES = 4 * 1024 * 1024;
+export const MIN_UNLOGGED_BYTES = 32 * 1024;
 
 // Building blocks, inlined where used (rather than `$ref`s) so each error's schemaPath is unique.
 
@@ -313,6 +325,13 @@ export const CONFIG_SCHEMA = {
         heartbeat_seconds: { type: 'number', exclusiveMinimum: 0, default: 60 },
         fsync_every_records: { type: 'integer', minimum: 1, default: 64 },
         fsync_every_ms: { type: 'integer', minimum: 1, default: 50 },
+        // At least one ssh2 packet (32 KiB), so that the cap is a true bound; at most 1 TiB ("no cap").
+        max_unlogged_bytes: {
+          type: 'integer',
+          minimum: MIN_UNLOGGED_BYTES,
+          maximum: 2 ** 40,
+          default: DEFAULT_UNLOGGED_BYTES,
+        },
         // The maxima are the seal format's own limits: configs may roll over sooner, never later.
         segment_max_records: {
           type: 'integer',

@@ -7,7 +7,8 @@
  *   says why); a failure upstream is told on stderr. window-change and signal are recorded and passed on
  *   once the session runs. x11-req and auth-agent-req are refused (and recorded as FORWARD).
  * - Data: target stdout → DATA_OUT, stderr → DATA_ERR, client → DATA_IN. Each chunk is sealed, then
- *   written on (the same Buffer, no copy); a full sink pauses its source (flow.ts).
+ *   written on (the same Buffer, no copy); a full sink pauses its source (flow.ts), and so does a full
+ *   unlogged window (unlogged.ts: too many bytes forwarded whose records are not yet durable).
  * - End of a session, in OpenSSH's order: when the target's channel has closed and all its output has been
  *   written to the client's channel, the gate sends exit-status (or exit-signal), then EOF and CLOSE
  *   (ssh2 can send exit-status only while the channel is open, so EOF is held back until then).
@@ -239,39 +240,49 @@ export class SessionBridge {
     const pty = this.#pty;
     if (pty && pty !== this.#ptyAtOpen) up.setWindow(pty.rows, pty.cols, pty.height, pty.width);
 
+    // Recorded bytes pass through the gate's unlogged window (unlogged.ts): at most
+    // recording.max_unlogged_bytes forwarded before their records are durable. EOFs (zero bytes) queue
+    // behind the chunks of their stream.
+    const out = (source: Readable, bytes: number, fn: () => void) =>
+      rec.pass(source, bytes, () => this.#closed || fn());
     up.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_OUT, { channel: ch, data: chunk })) return;
       if (this.#sftp && !this.recordSftp(this.#sftp.fromTarget(chunk))) return;
-      forward(up, down, chunk);
+      out(up, chunk.length, () => forward(up, down, chunk));
     });
     upErr.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_ERR, { channel: ch, data: chunk })) return;
-      forward(upErr, down.stderr, chunk);
+      out(upErr, chunk.length, () => forward(upErr, down.stderr, chunk));
     });
-    // forward_input: when-durable holds client input until its records are fsynced (durable-input.ts).
+    // forward_input: when-durable holds client input until its records are fsynced (durable-input.ts),
+    // so it never counts against the unlogged window; when-sealed input passes through the window.
     const durable = rec.inputForwarding === 'when-durable' ? new DurableInput(down) : undefined;
     this.#durableInput = durable;
-    const pass = (fn: () => void) =>
-      durable ? durable.enqueue(rec.whenDurable(), () => this.#closed || fn()) : fn();
+    const pass = (bytes: number, fn: () => void) =>
+      durable ? durable.enqueue(rec.whenDurable(), () => this.#closed || fn()) : out(down, bytes, fn);
     down.on('data', (chunk: Buffer) => {
       if (this.#closed || !rec.record(RecordType.DATA_IN, { channel: ch, data: chunk })) return;
       if (this.#sftp && !this.recordSftp(this.#sftp.fromClient(chunk))) return;
-      pass(() => forward(down, up, chunk));
+      pass(chunk.length, () => forward(down, up, chunk));
     });
     down.on('end', () => {
       if (this.#closed || !rec.record(RecordType.CHANNEL_EOF, { channel: ch, direction: 'in' })) return;
-      pass(() => up.end());
+      pass(0, () => up.end());
     });
     up.on('end', () => {
       if (this.#closed) return;
       rec.record(RecordType.CHANNEL_EOF, { channel: ch, direction: 'out' });
-      this.#upEnded = true;
-      void this.finish();
+      out(up, 0, () => {
+        this.#upEnded = true;
+        void this.finish();
+      });
     });
-    upErr.on('end', () => {
-      this.#upErrEnded = true;
-      void this.finish();
-    });
+    upErr.on('end', () =>
+      out(upErr, 0, () => {
+        this.#upErrEnded = true;
+        void this.finish();
+      }),
+    );
     up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
       if (this.#closed) return;
       if (typeof code === 'number') {

@@ -279,8 +279,12 @@ export class GateConnection {
     } catch (err) {
       openFailure = err as Error;
     }
-    const recording = new SessionRecording(recorder, svc.logger, this.#logContext, (err) =>
-      this.cut(`recording failed: ${err.message}`),
+    const recording = new SessionRecording(
+      recorder,
+      svc.logger,
+      this.#logContext,
+      (err) => this.cut(`recording failed: ${err.message}`),
+      svc.unlogged,
     );
     this.#recording = recording;
     if (r) {

@@ -8,11 +8,11 @@
  * slows the sender, it does not grow the gate's memory.
  */
 import type { Readable } from 'node:stream';
+import { hold, release } from './flow.js';
 
 export class DurableInput {
   #queue: Promise<void> = Promise.resolve();
   #waiting = 0;
-  #pausedHere = false;
 
   constructor(
     private readonly source: Readable,
@@ -25,17 +25,11 @@ export class DurableInput {
    */
   enqueue(durable: Promise<boolean>, pass: () => void): void {
     this.#waiting++;
-    if (this.#waiting >= this.limit && !this.source.isPaused()) {
-      this.source.pause();
-      this.#pausedHere = true;
-    }
+    if (this.#waiting >= this.limit) hold(this.source, 'durable-input');
     this.#queue = this.#queue.then(async () => {
       const ok = await durable;
       this.#waiting--;
-      if (this.#pausedHere && this.#waiting < this.limit) {
-        this.#pausedHere = false;
-        this.source.resume();
-      }
+      if (this.#waiting < this.limit) release(this.source, 'durable-input');
       if (!ok) return;
       try {
         pass();

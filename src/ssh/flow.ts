@@ -6,19 +6,49 @@
  *
  * ssh2 channels buffer at most one window (2 MiB) per direction before `write()` says false, so the gate
  * holds at most a few MiB per channel, whatever the senders do.
+ *
+ * A source can be paused for more than one reason at once: its sink is full (here), its bytes wait for
+ * the disk (durable-input.ts, unlogged.ts). Each reason is a hold; the source resumes when the last one is
+ * released, so one reason ending never lets bytes through that another still holds back.
  */
 import type { Readable, Writable } from 'node:stream';
 
 const EMPTY = Buffer.alloc(0);
 
-/** Writes one chunk (no copy) and pauses `source` until `sink` drains when the sink is full. */
+/** Why a source is paused: its sink is full, or its bytes wait for their records to be durable. */
+export type HoldReason = 'sink' | 'durable-input' | 'unlogged';
+
+const holds = new WeakMap<Readable, Set<HoldReason>>();
+
+/** Pauses `source` for `why` (a no-op if it is already held for it). */
+export function hold(source: Readable, why: HoldReason): void {
+  let reasons = holds.get(source);
+  if (!reasons) holds.set(source, (reasons = new Set()));
+  if (reasons.has(why)) return;
+  reasons.add(why);
+  if (reasons.size === 1) source.pause();
+}
+
+/** Releases the hold for `why`; `source` resumes when nothing else holds it. */
+export function release(source: Readable, why: HoldReason): void {
+  const reasons = holds.get(source);
+  if (!reasons?.delete(why)) return;
+  if (reasons.size === 0) source.resume();
+}
+
+/** Whether `source` is held for `why`. */
+export function isHeld(source: Readable, why: HoldReason): boolean {
+  return holds.get(source)?.has(why) ?? false;
+}
+
+/** Writes one chunk (no copy) and holds `source` until `sink` drains when the sink is full. */
 export function forward(source: Readable, sink: Writable, chunk: Buffer): void {
-  if (sink.write(chunk) || source.isPaused()) return;
-  source.pause();
+  if (sink.write(chunk) || isHeld(source, 'sink')) return;
+  hold(source, 'sink');
   const resume = () => {
     sink.off('drain', resume);
     sink.off('close', resume);
-    source.resume();
+    release(source, 'sink');
   };
   sink.on('drain', resume);
   sink.on('close', resume);

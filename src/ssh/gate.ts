@@ -41,6 +41,7 @@ import { gateHostKey } from './host-key.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
 import { DEFAULT_LIMITS, type GateLimits, type GateServices, type JumpOrigin } from './services.js';
+import { UnloggedWindow } from './unlogged.js';
 
 export interface GateOptions {
   readonly config: Config;
@@ -135,6 +136,9 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
         upstreamSockets--;
       },
     },
+    unlogged: new UnloggedWindow(config.recording.max_unlogged_bytes, () => {
+      log.flush().catch(() => undefined); // a failure reaches every session through onFailure
+    }),
     injectJump(stream: Duplex, origin: JumpOrigin): void {
       jumps.set(stream, origin);
       // Typed as a Socket, but ssh2 uses only the stream (remoteAddress and setNoDelay are optional there).

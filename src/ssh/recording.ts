@@ -8,12 +8,17 @@
  *   once, so nothing more passes;
  * - fail-open (a per-target choice): the failure is logged loudly, once, and the session goes on
  *   unrecorded.
+ *
+ * `pass()` forwards a recorded chunk through the gate's unlogged window (unlogged.ts): bytes go on only
+ * while the bytes forwarded with records not yet durable stay within `recording.max_unlogged_bytes`.
  */
+import type { Readable } from 'node:stream';
 import type { Logger } from 'winston';
 import type { Target } from '../config/schema.js';
 import type { Payload } from '../seal/format/payload.js';
 import type { RecordType } from '../seal/format/types.js';
 import type { SessionRecorder } from '../seal/session-recorder.js';
+import type { UnloggedWindow } from './unlogged.js';
 
 export type FailureMode = Target['on_record_failure'];
 export type InputForwarding = Target['forward_input'];
@@ -24,6 +29,8 @@ export class SessionRecording {
   #inputForwarding: InputForwarding = 'when-sealed';
   #failure: Error | undefined;
   #ended = false;
+  /** When the last record sealed here is durable (records become durable in order). */
+  #lastDurable: Promise<void> | undefined;
 
   constructor(
     recorder: SessionRecorder | undefined,
@@ -31,6 +38,8 @@ export class SessionRecording {
     private readonly context: Record<string, unknown>,
     /** Called once when a fail-closed session must end now. */
     private readonly onFatal: (err: Error) => void,
+    /** The gate's cap on forwarded bytes not yet durable; none in unit tests that need none. */
+    private readonly unlogged?: UnloggedWindow,
   ) {
     this.#recorder = recorder;
   }
@@ -75,12 +84,34 @@ export class SessionRecording {
     if (this.#ended) return false;
     if (this.#failure || !this.#recorder) return this.#mode === 'fail-open';
     try {
-      this.#recorder.event(type, value);
+      this.#lastDurable = this.#recorder.event(type, value).durable;
       return true;
     } catch (err) {
       this.fail(err as Error);
       return this.#mode === 'fail-open';
     }
+  }
+
+  /**
+   * Forwards `bytes` from `source` (already recorded: call after `record()` said true) by `send`, now or,
+   * when the unlogged window is full, once earlier records are durable; `source` is paused meanwhile.
+   * Zero bytes: a marker (EOF) that keeps its place behind held chunks. A chunk held when the session
+   * fails closed, or ends, is dropped.
+   */
+  pass(source: Readable, bytes: number, send: () => void): void {
+    const durable = this.#lastDurable;
+    // Unrecorded (fail-open after a failure): nothing to wait for.
+    if (!this.unlogged || !durable || this.#failure || !this.#recorder) return send();
+    this.unlogged.pass({
+      source,
+      bytes,
+      durable,
+      send: () => {
+        if (this.#ended || (this.#failure && this.#mode === 'fail-closed')) return;
+        send();
+      },
+      lost: (err) => this.fail(err),
+    });
   }
 
   /** The log failed (its onFailure, or a throw here). */

@@ -10,6 +10,7 @@ import type { CryptoProvider, SshAlgorithms } from '../crypto/index.js';
 import type { SealedLog } from '../seal/log.js';
 import type { AllowList } from './auth.js';
 import type { ProviderAgent } from './provider-agent.js';
+import type { UnloggedWindow } from './unlogged.js';
 
 /** What every connection shares: built once by gate.ts. */
 export interface GateServices {
@@ -23,6 +24,8 @@ export interface GateServices {
   readonly limits: GateLimits;
   /** Upstream sockets against the file-descriptor budget (fd-budget.ts): false when none is left. */
   readonly upstreamSockets: SocketBudget;
+  /** The cap on bytes forwarded whose records are not yet durable, shared by every session (unlogged.ts). */
+  readonly unlogged: UnloggedWindow;
   /** Terminates a jump's inner SSH connection, carried by `stream`, on the gate's ssh2 Server (gate.ts). */
   readonly injectJump: (stream: Duplex, origin: JumpOrigin) => void;
 }

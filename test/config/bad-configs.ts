@@ -280,6 +280,12 @@ export const BAD: BadCase[] = [
     issues: [{ path: 'pkcs11.library_parameters', message: 'must not be empty' }],
   },
   {
+    name: 'a max_unlogged_bytes smaller than one SSH packet (a chunk could exceed it)',
+    edit: (c) => ((c.recording as Record<string, unknown>).max_unlogged_bytes = 4096),
+    code: 'CONFIG_INVALID',
+    issues: [{ path: 'recording.max_unlogged_bytes', message: 'must be >= 32768' }],
+  },
+  {
     name: 'several problems at once, each reported once',
     edit: (c) => {
       c.targets[1].port = 0;

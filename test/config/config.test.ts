@@ -74,6 +74,7 @@ test('defaults fill every omitted key', () => {
     heartbeat_seconds: 60,
     fsync_every_records: 64,
     fsync_every_ms: 50,
+    max_unlogged_bytes: 4194304,
     segment_max_records: 1048576,
     segment_max_seconds: 3600,
     segment_max_bytes: 1073741824,

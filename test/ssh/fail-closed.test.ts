@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -235,3 +235,146 @@ for (const forwardInput of ['when-sealed', 'when-durable'] as const) {
     });
   });
 }
+
+/** A fresh tmpfs of `size` (mount(8) syntax) in a temporary directory; undefined if it cannot be mounted. */
+function mountTmpfs(size: string): { dir: string; grow(size: string): void; remove(): void } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'sealgate-bulk-tmpfs-'));
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], {
+    encoding: 'utf8',
+  });
+  if (m.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return {
+    dir,
+    grow(to: string) {
+      const r = spawnSync('mount', ['-o', `remount,size=${to}`, dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    },
+    remove() {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Bytes of the data records of `type`, all sessions. */
+const dataBytes = (recs: readonly { type: string; payload: { data?: Uint8Array } }[], type: string) =>
+  recs.filter((r) => r.type === type).reduce((n, r) => n + (r.payload.data?.length ?? 0), 0);
+
+/**
+ * The unlogged window (SECURITY.md): the disk fills during a bulk transfer, at full speed, through the
+ * gate. Without a cap, the client had received megabytes that were not in the recovered log (group
+ * commit: 64 records of 32 KiB, or 50 ms, per fsync). With `recording.max_unlogged_bytes`, the bytes
+ * that passed but are not in the log are at most the cap, in either direction; the session is cut
+ * (fail-closed) with an ALERT, and the recovered log verifies. The group commit here is long (1024
+ * records or 1 s), so that without the cap far more than the cap would pass unlogged (the window's
+ * early fsync keeps the transfer going meanwhile).
+ */
+describe('full disk during a bulk transfer (tmpfs): what passed but is not in the log is within max_unlogged_bytes', () => {
+  const CAP = 256 * 1024;
+  const TOTAL = 200_000_000; // far more than the 8 MiB store can hold
+  let sshd: Sshd;
+  before(async () => {
+    sshd = await startSshd();
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  for (const direction of ['output', 'input'] as const) {
+    it(`${direction}: bytes passed and not in the recovered log ≤ ${CAP}; cut with an ALERT; the log verifies`, async (t) => {
+      const disk = mountTmpfs('8m');
+      if (!disk) return t.skip('cannot mount a tmpfs here (needs root)');
+      const file = `/home/${sshd.user}/sealgate-bulk-${direction}-${process.pid}`;
+      const store = join(disk.dir, 'store');
+      try {
+        let failedAt = 0;
+        const gate = await startGateFixture({
+          sshd,
+          configure: (c) => {
+            const recording = (c as unknown as { recording: Record<string, unknown> }).recording;
+            recording.store = store;
+            recording.max_unlogged_bytes = CAP;
+          },
+          logPolicy: { fsyncEveryEntries: 1024, fsyncEveryMs: 1_000 },
+          onLogFailure: () => (failedAt ||= Date.now()),
+        });
+        let received = 0;
+        let exitedAt = 0;
+        let code: number | null = null;
+        try {
+          const command = direction === 'output' ? `head -c ${TOTAL} /dev/zero` : `cat > ${file}`;
+          const ssh = spawn('ssh', [...gate.sshOptions(), 'ops+local@127.0.0.1', command], {
+            stdio: [direction === 'input' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+          });
+          ssh.stdout!.on('data', (b: Buffer) => (received += b.length));
+          const feeder =
+            direction === 'input' ? spawn('head', ['-c', String(TOTAL), '/dev/zero']) : undefined;
+          if (feeder) {
+            ssh.stdin!.on('error', () => undefined);
+            feeder.stdout.pipe(ssh.stdin!);
+          }
+          const timer = setTimeout(() => ssh.kill('SIGKILL'), 60_000);
+          code = await new Promise<number | null>((resolve) => ssh.on('close', (c) => resolve(c)));
+          exitedAt = Date.now();
+          clearTimeout(timer);
+          feeder?.kill('SIGKILL');
+          if (direction === 'input') {
+            // What the target received: the file, once the target's `cat` has written all it read.
+            let size = -1;
+            for (let stable = 0; stable < 5;) {
+              await new Promise((r) => setTimeout(r, 100));
+              const now = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+              stable = now === size ? stable + 1 : 0;
+              size = now;
+            }
+            received = size;
+          }
+          assert.ok(failedAt > 0, 'the store failed (the disk filled)');
+          assert.notEqual(code, 0, 'the session did not end normally');
+          assert.ok(received < TOTAL, 'the transfer was cut short');
+          assert.ok(exitedAt - failedAt < 1_000, `cut ${exitedAt - failedAt} ms after the store failed`);
+          const alert = gate.opsLog.find((l) => l.alert === 'recording.failed' && l.level === 'error');
+          assert.ok(alert, 'an ALERT is in the operational log');
+          assert.match(String(alert.error), /STORE_FAILED|no space|ENOSPC/i);
+        } finally {
+          await gate.close().catch(() => undefined);
+        }
+
+        // The operator frees space; the next start recovers the log.
+        disk.grow('64m');
+        const reopened = await SealedLog.open({
+          provider: gate.provider,
+          dir: store,
+          origin: ORIGIN,
+          recipients: [gate.recipient.publicKey],
+          signingKey: gate.signer,
+        });
+        await reopened.close('test done');
+        const recs = await openStore(gate.provider, store, gate.recipient);
+        assert.ok(recs.some((r) => r.type === 'CRASH_RECOVERY'));
+        const logged = dataBytes(recs, direction === 'output' ? 'DATA_OUT' : 'DATA_IN');
+        const unlogged = Math.max(0, received - logged);
+        t.diagnostic(
+          `${direction}: ${received} bytes passed, ${logged} in the recovered log, ${unlogged} passed ` +
+            `but not logged (cap ${CAP}); cut ${exitedAt - failedAt} ms after the failure`,
+        );
+        assert.ok(received > 1_000_000, `only ${received} bytes passed: the transfer did not get going`);
+        assert.ok(unlogged <= CAP, `${unlogged} bytes passed but are not in the log (cap ${CAP})`);
+        const source = storeSource(store);
+        try {
+          const report = verifyLog(gate.provider, source, { trustedSigners: [gate.signer.publicKey] });
+          const shown = report.failures.slice(0, 5).map((f) => `${f.code} at ${f.location}: ${f.message}`);
+          assert.ok(report.ok, `verifyLog failed:\n${shown.join('\n')}`);
+        } finally {
+          source.close();
+        }
+      } finally {
+        disk.remove();
+        rmSync(file, { force: true });
+      }
+    });
+  }
+});
