@@ -106,6 +106,11 @@ function instrumentedFs(): {
       }
       return nodeStoreFs.writev(fd, buffers);
     },
+    pwrite: async (fd, buffer, position) => {
+      calls.writev++;
+      if (failNext.writev) throw failNext.writev;
+      return nodeStoreFs.pwrite(fd, buffer, position);
+    },
     fdatasync: async (fd) => {
       calls.fdatasync++;
       if (failNext.fdatasync) throw failNext.fdatasync;
@@ -152,7 +157,13 @@ describe('LocalStore (FORMAT.md §6)', () => {
     assert.equal(store.size, 0);
     await store.close();
     assert.equal(existsSync(join(dir, STORE_FILES.lock)), false, 'close releases the lock');
-    assert.deepEqual(readdirSync(dir).sort(), ['LOG', 'checkpoints.bin', 'entries.bin', 'entries.idx']);
+    assert.deepEqual(readdirSync(dir).sort(), [
+      'LOG',
+      'checkpoints.bin',
+      'entries.bin',
+      'entries.idx',
+      'tree.state',
+    ]);
   });
 
   test('appends and reads back 10,000 entries across re-opens', async () => {
