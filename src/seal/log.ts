@@ -179,7 +179,13 @@ export class SealedLog {
     log.appendSystem(SystemType.LOG_START, { origin: options.origin, version: 1 });
     log.drainAuditSpool();
     log.startTimers();
-    await log.checkpoint();
+    try {
+      await log.checkpoint();
+    } catch (err) {
+      // The run has recorded its end (FORMAT.md §3.3); release the store and the signer's state file.
+      await log.close().catch(() => undefined);
+      throw err;
+    }
     return log;
   }
 

@@ -220,6 +220,10 @@ describe('a failed log leaves a store that verifies after the next start (issue 
     await assert.rejects(log.checkpoint(), /CKR_DEVICE_REMOVED/);
     assert.equal(failures.length, 1);
     assert.ok(a.ended && b.ended, 'the log ended its sessions');
+    assert.throws(
+      () => a.event(RecordType.DATA_OUT, { channel: 0, data: Buffer.from('after') }),
+      (err: unknown) => err instanceof Error && (err as { code?: string }).code === 'LOG_FAILED',
+    );
     assert.throws(() => log.openSession(), /LOG_FAILED|failed/);
     await log.close('stopped'); // resolves: the run's end is recorded
     assert.equal(existsSync(join(dir, STORE_FILES.lock)), false);
