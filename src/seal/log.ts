@@ -423,8 +423,8 @@ export class SealedLog {
 
   /**
    * The store still takes entries (the signer failed, or a caller's bad entry): end the run now, while
-   * its heartbeats are on time, so that the log verifies without a crash recovery. Every session with
-   * an open segment gets its SESSION_END (FINAL), then LOG_STOP names the failure. If any of that
+   * its heartbeats are on time, so that the log verifies without a crash recovery. Every session still
+   * open gets its SESSION_END (FINAL), then LOG_STOP names the failure. If any of that
    * cannot be appended, no LOG_STOP is written (it would close segments left open): the lock stays at
    * close, and the next start's CRASH_RECOVERY names them.
    */

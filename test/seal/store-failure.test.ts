@@ -237,7 +237,11 @@ describe('a failed log leaves a store that verifies after the next start (issue 
     broken = false;
     const next = await restart(dir, 'test.sealgate/signer-fails', token);
     assert.equal(next.recovery, undefined);
-    assertVerifies(verifyStore(dir, signer.publicKey));
+    const report = verifyStore(dir, signer.publicKey);
+    assertVerifies(report);
+    const failed = report.warnings.filter((w) => w.code === 'RUN_FAILED');
+    assert.equal(failed.length, 1, 'the auditor is told the run ended with a failure');
+    assert.match(failed[0]!.message, /stopped because the log failed: .*CKR_DEVICE_REMOVED/);
   });
 
   it('ENOSPC on a 256 KiB tmpfs: the store fails, the lock stays, the next start writes CRASH_RECOVERY', async (t: TestContext) => {
