@@ -140,29 +140,37 @@ export class SealedLog {
       fsyncEveryMs: policy.fsyncEveryMs,
       onFailure: (err) => ref.log?.fail(err),
     });
+    // Nothing of this run is written yet. A crash marker that was found must stay for the next start;
+    // otherwise the lock goes, as after a clean stop.
+    const release = (): Promise<void> => (recovery ? store.abandon() : store.close()).catch(() => undefined);
     const hash = (d: Uint8Array) => options.provider.digest('sha256', d);
     const hashParts = (parts: readonly Uint8Array[]) => options.provider.digestParts('sha256', parts);
-    const tree = LogTree.fromAnchor(hash, store.loadTreeState(), hashParts);
-    for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
-    const signer = await CheckpointSigner.open(options.provider, {
-      key: options.signingKey,
-      origin: options.origin,
-      statePath: join(options.dir, 'signed.state'),
-    }).catch(async (err: unknown) => {
-      await store.close().catch(() => undefined);
-      throw err;
-    });
-    // The signer persists its state before the tree state is saved (signer.ts): after a crash between
-    // the two, the last signed size is ahead of the saved anchor. Line the anchor up with it.
-    const signed = signer.lastSigned();
-    if (signed && Number(signed.size) > tree.anchorSize) {
-      if (Number(signed.size) > tree.size) {
-        throw new SealError(
-          'STORE_CORRUPT',
-          `the store holds ${tree.size} entries but a checkpoint of size ${signed.size} was signed: durable entries are missing`,
-        );
+    let tree: LogTree;
+    let signer: CheckpointSigner | undefined;
+    try {
+      tree = LogTree.fromAnchor(hash, store.loadTreeState(), hashParts);
+      for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
+      signer = await CheckpointSigner.open(options.provider, {
+        key: options.signingKey,
+        origin: options.origin,
+        statePath: join(options.dir, 'signed.state'),
+      });
+      // The signer persists its state before the tree state is saved (signer.ts): after a crash between
+      // the two, the last signed size is ahead of the saved anchor. Line the anchor up with it.
+      const signed = signer.lastSigned();
+      if (signed && Number(signed.size) > tree.anchorSize) {
+        if (Number(signed.size) > tree.size) {
+          throw new SealError(
+            'STORE_CORRUPT',
+            `the store holds ${tree.size} entries but a checkpoint of size ${signed.size} was signed: durable entries are missing`,
+          );
+        }
+        tree.advanceAnchor(Number(signed.size));
       }
-      tree.advanceAnchor(Number(signed.size));
+    } catch (err) {
+      signer?.close();
+      await release();
+      throw err;
     }
     const log = new SealedLog(runId, options, store, tree, signer);
     ref.log = log;
