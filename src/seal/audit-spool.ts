@@ -60,7 +60,12 @@ export function spoolAuditEvent(spoolDir: string, event: AuditEvent): string {
   return name;
 }
 
-/** Spooled events in order, with a function that removes each once it is sealed. Unparseable files are skipped and reported. */
+/**
+ * Spooled events in order, with a function that removes each once it is sealed (it throws if it
+ * cannot). A file that does not parse is reported as such (and removed once that report is sealed); a
+ * file that cannot be read now (out of file descriptors, say) is left for the next drain: reporting it
+ * as unreadable would delete an event that is fine.
+ */
 export function readSpool(
   spoolDir: string,
 ): { name: string; event: Record<string, unknown>; remove: () => void }[] {
@@ -73,9 +78,15 @@ export function readSpool(
   const out: { name: string; event: Record<string, unknown>; remove: () => void }[] = [];
   for (const name of names.sort()) {
     const file = join(spoolDir, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // read again at the next drain
+    }
     let event: unknown;
     try {
-      event = JSON.parse(readFileSync(file, 'utf8'));
+      event = JSON.parse(text);
     } catch {
       event = { action: 'unreadable-spool-file', file: name };
     }

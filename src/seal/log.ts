@@ -9,6 +9,10 @@
  *   entries only, and always consistent with the last one (signer.ts).
  * - Fail closed: once the store or the signer fails, every later append throws LOG_FAILED, and
  *   `onFailure` tells the gate to end its sessions.
+ * - A failed run still ends in a log that verifies (docs/FORMAT.md §3.3): if the store can still take
+ *   entries (the signer failed, say), the log ends every open session (SESSION_END "log failed") and
+ *   appends LOG_STOP with reason "failed" and the failure, at once; if it cannot (the store failed),
+ *   writer.lock stays and the next start writes CRASH_RECOVERY. Never a run left open with no lock.
  */
 import type { CryptoProvider, PrivateKey, PublicKey } from '../crypto/index.js';
 import { readSpool, SPOOL_DIR } from './audit-spool.js';
@@ -20,7 +24,7 @@ import { findOpenSegments } from './recovery.js';
 import { SessionRecorder, type SegmentLimits } from './session-recorder.js';
 import { CheckpointSigner } from './signer.js';
 import { join } from 'node:path';
-import { LocalStore, type LogStore } from './store.js';
+import { LocalStore, type LogStore, type RecoveryInfo } from './store.js';
 
 export interface LogPolicy extends SegmentLimits {
   readonly checkpointEveryEntries: number;
@@ -68,6 +72,19 @@ export interface SealingContext {
 
 const nowUs = (): bigint => BigInt(Date.now()) * 1000n;
 
+/** What crash recovery found at start (the CRASH_RECOVERY entry says the same, sealed). */
+export interface LogRecovery extends RecoveryInfo {
+  /** Segments the previous run left open, now closed by CRASH_RECOVERY. */
+  readonly openSegments: number;
+}
+
+/** The LOG_STOP reason of a run that ended because the log failed (docs/FORMAT.md §3.3). */
+export const FAILED_STOP_REASON = 'failed';
+/** The SESSION_END reason of a session the log ended because it failed. */
+export const FAILED_SESSION_REASON = 'log failed';
+/** A failure message in LOG_STOP is cut to this many characters. */
+const MAX_FAILURE_TEXT = 1000;
+
 /** How segments are sealed, for their headers (docs/FORMAT.md §3.1.1). */
 function provenanceOf(provider: CryptoProvider): Record<string, unknown> {
   const info = provider.info();
@@ -77,6 +94,10 @@ function provenanceOf(provider: CryptoProvider): Record<string, unknown> {
 export class SealedLog {
   readonly policy: LogPolicy;
   #failure: Error | undefined;
+  #failing = false;
+  /** Whether this run's LOG_STOP has been appended (by close, or at a failure). */
+  #stopAppended = false;
+  #recovery: LogRecovery | undefined;
   #sinceCheckpoint = 0;
   #checkpointing: Promise<string | undefined> = Promise.resolve(undefined);
   #timers: NodeJS.Timeout[] = [];
@@ -85,6 +106,8 @@ export class SealedLog {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #spoolInFlight = new Set<string>();
+  /** Spooled events sealed and durable whose file could not be removed: removal is retried, never a second seal. */
+  readonly #spoolSealed = new Map<string, () => void>();
   #context: SealingContext;
 
   private constructor(
@@ -117,36 +140,46 @@ export class SealedLog {
       fsyncEveryMs: policy.fsyncEveryMs,
       onFailure: (err) => ref.log?.fail(err),
     });
+    // Nothing of this run is written yet. A crash marker that was found must stay for the next start;
+    // otherwise the lock goes, as after a clean stop.
+    const release = (): Promise<void> => (recovery ? store.abandon() : store.close()).catch(() => undefined);
     const hash = (d: Uint8Array) => options.provider.digest('sha256', d);
     const hashParts = (parts: readonly Uint8Array[]) => options.provider.digestParts('sha256', parts);
-    const tree = LogTree.fromAnchor(hash, store.loadTreeState(), hashParts);
-    for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
-    const signer = await CheckpointSigner.open(options.provider, {
-      key: options.signingKey,
-      origin: options.origin,
-      statePath: join(options.dir, 'signed.state'),
-    });
-    // The signer persists its state before the tree state is saved (signer.ts): after a crash between
-    // the two, the last signed size is ahead of the saved anchor. Line the anchor up with it.
-    const signed = signer.lastSigned();
-    if (signed && Number(signed.size) > tree.anchorSize) {
-      if (Number(signed.size) > tree.size) {
-        throw new SealError(
-          'STORE_CORRUPT',
-          `the store holds ${tree.size} entries but a checkpoint of size ${signed.size} was signed: durable entries are missing`,
-        );
+    let tree: LogTree;
+    let signer: CheckpointSigner | undefined;
+    try {
+      tree = LogTree.fromAnchor(hash, store.loadTreeState(), hashParts);
+      for (const entry of store.entries(tree.size, store.size)) tree.append(entry);
+      signer = await CheckpointSigner.open(options.provider, {
+        key: options.signingKey,
+        origin: options.origin,
+        statePath: join(options.dir, 'signed.state'),
+      });
+      // The signer persists its state before the tree state is saved (signer.ts): after a crash between
+      // the two, the last signed size is ahead of the saved anchor. Line the anchor up with it.
+      const signed = signer.lastSigned();
+      if (signed && Number(signed.size) > tree.anchorSize) {
+        if (Number(signed.size) > tree.size) {
+          throw new SealError(
+            'STORE_CORRUPT',
+            `the store holds ${tree.size} entries but a checkpoint of size ${signed.size} was signed: durable entries are missing`,
+          );
+        }
+        tree.advanceAnchor(Number(signed.size));
       }
-      tree.advanceAnchor(Number(signed.size));
+    } catch (err) {
+      signer?.close();
+      await release();
+      throw err;
     }
     const log = new SealedLog(runId, options, store, tree, signer);
     ref.log = log;
     if (recovery) {
+      const open = findOpenSegments(store.entries(0, store.size));
+      log.#recovery = { ...recovery, openSegments: open.length };
       log.appendSystem(SystemType.CRASH_RECOVERY, {
         previous_run_id: recovery.previousRunId,
-        open_segments: findOpenSegments(store.entries(0, store.size)).map((s) => ({
-          segment_id: s.segmentId,
-          last_seq: s.lastSeq,
-        })),
+        open_segments: open.map((s) => ({ segment_id: s.segmentId, last_seq: s.lastSeq })),
         truncated_bytes: recovery.truncatedBytes,
         last_index: store.size - 1,
       });
@@ -154,7 +187,13 @@ export class SealedLog {
     log.appendSystem(SystemType.LOG_START, { origin: options.origin, version: 1 });
     log.drainAuditSpool();
     log.startTimers();
-    await log.checkpoint();
+    try {
+      await log.checkpoint();
+    } catch (err) {
+      // The run has recorded its end (FORMAT.md §3.3); release the store and the signer's state file.
+      await log.close().catch(() => undefined);
+      throw err;
+    }
     return log;
   }
 
@@ -164,6 +203,11 @@ export class SealedLog {
 
   get failed(): Error | undefined {
     return this.#failure;
+  }
+
+  /** What crash recovery found when this run started (undefined after a clean stop), for the operator. */
+  get recovery(): LogRecovery | undefined {
+    return this.#recovery;
   }
 
   /** Starts recording one SSH session (its first segment is created lazily by the first record). */
@@ -283,11 +327,7 @@ export class SealedLog {
       new_key_spki: Buffer.from(newKey.publicKey.spkiDer()).toString('base64'),
       signature,
     });
-    this.signer = await CheckpointSigner.open(this.options.provider, {
-      key: newKey,
-      origin: this.options.origin,
-      statePath: join(this.options.dir, 'signed.state'),
-    });
+    this.signer = this.signer.withKey(newKey); // the same state file: opens nothing
     await this.checkpoint();
   }
 
@@ -312,26 +352,35 @@ export class SealedLog {
       if (!this.#failure) {
         for (const s of [...this.#sessions]) s.end('gate stopping');
         this.appendSystem(SystemType.LOG_STOP, { reason });
+        this.#stopAppended = true;
         await this.checkpoint();
       }
     } finally {
       this.#closed = true;
-      await this.store.close();
+      this.signer.close();
+      // A run that failed before its LOG_STOP could be appended ends as a crash does: the lock stays,
+      // and the next start writes CRASH_RECOVERY (never a LOG_START after a run left open).
+      if (this.#failure && !this.#stopAppended) await this.store.abandon();
+      else await this.store.close();
     }
   }
 
   /** Seals spooled export/decrypt events (docs/FORMAT.md §6.1); each file goes once its entry is durable. */
   drainAuditSpool(): number {
+    for (const [name, remove] of this.#spoolSealed) {
+      if (tryRemove(remove)) this.#spoolSealed.delete(name);
+    }
     const spooled = readSpool(join(this.options.dir, SPOOL_DIR)).filter(
-      (s) => !this.#spoolInFlight.has(s.name),
+      (s) => !this.#spoolInFlight.has(s.name) && !this.#spoolSealed.has(s.name),
     );
     for (const { name, event, remove } of spooled) {
       this.#spoolInFlight.add(name);
       const { durable } = this.appendSystem(SystemType.AUDIT_EVENT, event);
       durable.then(
         () => {
-          remove();
           this.#spoolInFlight.delete(name);
+          // A file that cannot be removed now is removed at a later drain, never sealed twice.
+          if (!tryRemove(remove)) this.#spoolSealed.set(name, remove);
         },
         () => this.#spoolInFlight.delete(name),
       );
@@ -344,9 +393,13 @@ export class SealedLog {
       if (this.#failure) return;
       try {
         this.appendSystem(SystemType.HEARTBEAT, { n: ++this.#heartbeats });
+      } catch {
+        return; // fail() has already raised the alarm.
+      }
+      try {
         this.drainAuditSpool();
       } catch {
-        // fail() has already raised the alarm.
+        // The spool is read again at the next heartbeat; an unreadable spool must not fail the log.
       }
     }, this.policy.heartbeatMs);
     const checkpoint = setInterval(
@@ -368,9 +421,44 @@ export class SealedLog {
   }
 
   private fail(err: Error): void {
-    if (this.#failure) return;
-    this.#failure = err;
+    if (this.#failure || this.#failing) return;
+    this.#failing = true;
     for (const t of this.#timers) clearInterval(t);
+    if (!this.#stopAppended && !this.#closed && !this.store.failure) this.stopAfterFailure(err);
+    this.#failure = err;
     this.options.onFailure?.(err);
+  }
+
+  /**
+   * The store still takes entries (the signer failed, or a caller's bad entry): end the run now, while
+   * its heartbeats are on time, so that the log verifies without a crash recovery. Every session still
+   * open gets its SESSION_END (FINAL), then LOG_STOP names the failure. If any of that
+   * cannot be appended, no LOG_STOP is written (it would close segments left open): the lock stays at
+   * close, and the next start's CRASH_RECOVERY names them.
+   */
+  private stopAfterFailure(err: Error): void {
+    try {
+      for (const s of [...this.#sessions]) {
+        if (!s.ended) s.end(FAILED_SESSION_REASON);
+      }
+      this.appendSystem(SystemType.LOG_STOP, {
+        reason: FAILED_STOP_REASON,
+        failure: err.message.slice(0, MAX_FAILURE_TEXT),
+      });
+      this.#stopAppended = true;
+      void this.store.flush().catch(() => undefined);
+    } catch {
+      // The store failed meanwhile (or a session could not end): the lock stays, recovery follows.
+    }
+  }
+}
+
+/** Runs `remove`; false if it threw (the file stays, and is removed later). */
+function tryRemove(remove: () => void): boolean {
+  try {
+    remove();
+    return true;
+  } catch {
+    return false;
   }
 }

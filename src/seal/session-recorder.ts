@@ -60,8 +60,16 @@ export class SessionRecorder {
    * and stored without joining them; the entry is the same).
    */
   record(type: RecordType, plaintext: Uint8Array | readonly Uint8Array[], final = false): Appended {
-    if (this.#ended)
+    if (this.#ended) {
+      // A session the log ended because it failed (log.ts): say why, as for any session of a failed log.
+      const failure = this.log.failed;
+      if (failure) {
+        throw new SealError('LOG_FAILED', `the log failed and accepts nothing more: ${failure.message}`, {
+          cause: failure,
+        });
+      }
       throw new SealError('SESSION_ENDED', 'the session has ended; nothing more can be recorded');
+    }
     const ctx = this.log.sealingContext();
     const timeUs = ctx.clock();
     const sealer = this.#sealer ?? this.startSegment(timeUs);

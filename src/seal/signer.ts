@@ -3,12 +3,13 @@
  * never signs two that are inconsistent.
  *
  * Before every signature it checks the new (size, root) against the last one it signed, which it keeps
- * in `signed.state` (`u64 size || 32 root`, §6): a smaller size, the same size with another root, or a
- * larger size without a valid RFC 6962 consistency proof (RFC 9162 §2.1.4.2) is refused with
- * CHECKPOINT_INCONSISTENT, and nothing changes.
+ * in `signed.state` (`u64 size || 32 root` in a two-slot file, §6.2): a smaller size, the same size with
+ * another root, or a larger size without a valid RFC 6962 consistency proof (RFC 9162 §2.1.4.2) is
+ * refused with CHECKPOINT_INCONSISTENT, and nothing changes.
  *
- * Order: persist first, then sign. The new state is written to a temp file, fsynced, renamed over
- * signed.state and the directory fsynced before the key is used. If the process dies (or the token
+ * Order: persist first, then sign. The new state is written into the slot that does not hold the last
+ * one and fdatasynced (state-file.ts) before the key is used. The file is opened once, in `open`:
+ * signing opens nothing, so running out of file descriptors cannot make it fail. If the process dies (or the token
  * fails) after persisting but before a signature exists, the state names a checkpoint nobody has: the
  * only cost is that the next checkpoint must extend that (size, root), which the log's own durable tree
  * does. The other order is the dangerous one: a signature could be returned and published, then the
@@ -20,13 +21,13 @@
  * state file are serialized, so two signers on one file cannot interleave their check and their write.
  */
 import { resolve } from 'node:path';
-import fs from 'node:fs';
 import type { CryptoProvider, PrivateKey, PublicKey } from '../crypto/index.js';
 import { decodeBase64Strict, encodeBase64, formatCheckpoint } from './checkpoint.js';
 import { SealError } from './errors.js';
 import { HASH_SIZE, verifyConsistency } from './merkle.js';
 import { isValidKeyName, NOTE_SIGNATURE_SCHEME, noteKeyId, signNote, verifyNote } from './note.js';
-import { atomicReplace, nodeStoreFs, type StoreFs } from './store.js';
+import { readStateFile, StateFile } from './state-file.js';
+import { nodeStoreFs, type StoreFs } from './store-io.js';
 
 /** The last signed tree head, as signed.state holds it. */
 export interface SignedState {
@@ -41,7 +42,7 @@ export interface CheckpointSignerOptions {
   readonly origin: string;
   /** Where the last signed (size, root) is kept: `<store>/signed.state`. */
   readonly statePath: string;
-  /** File operations for the atomic state write; node:fs unless a test injects its own. */
+  /** File operations for the state write; node:fs unless a test injects its own. */
   readonly fs?: StoreFs;
 }
 
@@ -76,17 +77,25 @@ export function decodeSignedState(bytes: Uint8Array): SignedState {
   return { size, root: bytes.slice(8) };
 }
 
-function readState(path: string): SignedState | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SealError('CHECKPOINT_STATE_INVALID', `cannot read ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
+const STATE_OPTIONS = {
+  code: 'CHECKPOINT_STATE_INVALID',
+  checkLegacy: (bytes: Uint8Array) => void decodeSignedState(bytes),
+} as const;
+
+/** The last signed state in signed.state at `path` (either format), without opening it for writing. */
+export function readSignedState(path: string): SignedState | undefined {
+  const payload = readStateFile(path, STATE_OPTIONS);
+  return payload ? decodeSignedState(payload) : undefined;
+}
+
+function checkSigner(key: PrivateKey, origin: string): void {
+  requireP384(key.publicKey, 'the checkpoint signing key');
+  if (!isValidKeyName(origin)) {
+    throw new SealError(
+      'INVALID_ARGUMENT',
+      `origin ${JSON.stringify(origin)} cannot be a note key name (empty, or has a space or '+')`,
+    );
   }
-  return decodeSignedState(new Uint8Array(bytes));
 }
 
 function requireP384(key: PublicKey, what: string): void {
@@ -136,7 +145,7 @@ export class CheckpointSigner {
   readonly #provider: CryptoProvider;
   readonly #key: PrivateKey;
   readonly #statePath: string;
-  readonly #io: StoreFs;
+  readonly #state: StateFile;
   /** The signed-note key id of this signer's key (FORMAT.md §5.2). */
   readonly keyId: Uint8Array;
 
@@ -144,28 +153,45 @@ export class CheckpointSigner {
     provider: CryptoProvider,
     readonly origin: string,
     key: PrivateKey,
-    statePath: string,
-    io: StoreFs,
+    state: StateFile,
   ) {
     this.#provider = provider;
     this.#key = key;
-    this.#statePath = statePath;
-    this.#io = io;
+    this.#statePath = state.path;
+    this.#state = state;
     this.keyId = noteKeyId(provider, key.publicKey);
   }
 
-  /** Checks the key and origin and reads the state file once (so a damaged one is reported at start). */
+  /**
+   * Checks the key and origin, and opens the state file (creating it, or converting one in the old
+   * format: the only file operations a signer does besides pread, pwrite and fdatasync on it), so that
+   * a damaged one is reported at start. `close` releases it.
+   */
   static async open(provider: CryptoProvider, opts: CheckpointSignerOptions): Promise<CheckpointSigner> {
-    requireP384(opts.key.publicKey, 'the checkpoint signing key');
-    if (!isValidKeyName(opts.origin)) {
-      throw new SealError(
-        'INVALID_ARGUMENT',
-        `origin ${JSON.stringify(opts.origin)} cannot be a note key name (empty, or has a space or '+')`,
-      );
+    checkSigner(opts.key, opts.origin);
+    const state = await StateFile.open(resolve(opts.statePath), opts.fs ?? nodeStoreFs, STATE_OPTIONS);
+    try {
+      const payload = state.read();
+      if (payload) decodeSignedState(payload);
+    } catch (err) {
+      state.close();
+      throw err;
     }
-    const statePath = resolve(opts.statePath);
-    readState(statePath);
-    return new CheckpointSigner(provider, opts.origin, opts.key, statePath, opts.fs ?? nodeStoreFs);
+    return new CheckpointSigner(provider, opts.origin, opts.key, state);
+  }
+
+  /**
+   * A signer with `key` on this signer's state file (a signer rotation): opens nothing. The state file
+   * passes to the new signer, whose `close` releases it; this one must not be used after.
+   */
+  withKey(key: PrivateKey): CheckpointSigner {
+    checkSigner(key, this.origin);
+    return new CheckpointSigner(this.#provider, this.origin, key, this.#state);
+  }
+
+  /** Closes the state file. */
+  close(): void {
+    this.#state.close();
   }
 
   get publicKey(): PublicKey {
@@ -174,7 +200,8 @@ export class CheckpointSigner {
 
   /** The last (size, root) this log signed (or was about to sign), if any. */
   lastSigned(): SignedState | undefined {
-    return readState(this.#statePath);
+    const payload = this.#state.read();
+    return payload ? decodeSignedState(payload) : undefined;
   }
 
   /**
@@ -200,12 +227,12 @@ export class CheckpointSigner {
     if (tree.root.length !== HASH_SIZE) {
       throw new SealError('INVALID_ARGUMENT', `tree root has ${tree.root.length} bytes, want ${HASH_SIZE}`);
     }
-    const last = readState(this.#statePath);
+    const last = this.lastSigned();
     if (last) this.#checkConsistent(last, tree, prove);
 
     if (!last || last.size !== tree.size) {
       try {
-        await atomicReplace(this.#statePath, encodeSignedState(tree), this.#io);
+        await this.#state.write(encodeSignedState(tree));
       } catch (err) {
         throw new SealError(
           'CHECKPOINT_SIGN_FAILED',

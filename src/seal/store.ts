@@ -5,8 +5,8 @@
  *     entries.bin      frames u32 len || entry, in leaf order
  *     entries.idx      u64 offset of each frame in entries.bin
  *     checkpoints.bin  frames u32 len || signed note
- *     tree.state       compact tree state at the last checkpoint (replaced atomically)
- *     signed.state     the signer's last signed size and root (signer.ts writes it)
+ *     tree.state       compact tree state at the last checkpoint (two slots, state-file.ts)
+ *     signed.state     the signer's last signed size and root (two slots; signer.ts writes it)
  *     writer.lock      {"run_id","pid","boot_id"} while a writer runs
  *
  * Writes are group-committed: `append` copies the frame into a pending batch and returns at once (the
@@ -22,6 +22,11 @@
  * and calls `onFailure` once, and the gate ends its sessions. It also leaves writer.lock in place, so
  * the next start runs crash recovery, which drops whatever a torn write left behind.
  *
+ * No open(2) on the write path: a writer opens every file it writes while running (entries.bin,
+ * entries.idx, checkpoints.bin, tree.state, and the directory, for the fsync after removing
+ * writer.lock) at start and keeps it open, so that a process out of file descriptors (a connection
+ * flood) can still append, checkpoint and close cleanly.
+ *
  * `LogStore` is the interface the log writer uses; an object store can implement it later.
  */
 import fs from 'node:fs';
@@ -30,6 +35,10 @@ import { dirname, join } from 'node:path';
 import { parseCheckpoint } from './checkpoint.js';
 import { SealError } from './errors.js';
 import { parseNote } from './note.js';
+import { readStateFile, StateFile } from './state-file.js';
+import { atomicReplace, nodeStoreFs, syncDir, writeAll, type StoreFs } from './store-io.js';
+
+export { atomicReplace, nodeStoreFs, type StoreFs } from './store-io.js';
 
 export interface LogStore {
   /** Entries appended, including those not yet durable. */
@@ -55,11 +64,18 @@ export interface LogStore {
   readonly checkpointCount: number;
   /** The newest stored checkpoint (O(1)), if any. */
   lastCheckpoint(): string | undefined;
-  /** Replaces tree.state atomically (temp file, fsync, rename, directory fsync). */
+  /** Replaces tree.state durably, so that a crash leaves the old or the new state (FORMAT.md §6.2). */
   saveTreeState(state: Uint8Array): Promise<void>;
   loadTreeState(): Uint8Array | undefined;
   /** Flushes, releases writer.lock. Rejects with STORE_FAILED if the store failed (the lock then stays). */
   close(): Promise<void>;
+  /**
+   * Flushes and closes, but leaves writer.lock, as a crash would: the next start runs crash recovery.
+   * For a run that failed without being able to record its end. Rejects like `close`.
+   */
+  abandon(): Promise<void>;
+  /** The STORE_FAILED error once the store has failed (it accepts nothing more). */
+  readonly failure: Error | undefined;
 }
 
 /** What crash recovery found and did, for the CRASH_RECOVERY system entry (FORMAT.md §3.3). */
@@ -75,29 +91,6 @@ export interface RecoveryInfo {
   /** Whether entries.idx disagreed with entries.bin and was rebuilt from it. */
   readonly indexRebuilt: boolean;
 }
-
-/**
- * The file operations on the write path, injectable so that tests can count fsyncs and make writes
- * fail. Everything else (open, read, rename) uses node:fs directly.
- */
-export interface StoreFs {
-  /** Writes at the end of an O_APPEND file; may write less than asked (it is called again for the rest). */
-  writev(fd: number, buffers: readonly Uint8Array[]): Promise<number>;
-  /** fdatasync(2) of a regular file. */
-  fdatasync(fd: number): Promise<void>;
-  /** fsync(2), used on directories after creating, renaming or removing a file in them. */
-  fsync(fd: number): Promise<void>;
-}
-
-export const nodeStoreFs: StoreFs = {
-  writev: (fd, buffers) =>
-    new Promise((resolve, reject) =>
-      fs.writev(fd, buffers as Uint8Array[], (err, n) => (err ? reject(err) : resolve(n))),
-    ),
-  fdatasync: (fd) =>
-    new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
-  fsync: (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
-};
 
 export interface LocalStoreOptions {
   readonly origin: string;
@@ -166,47 +159,6 @@ const joined = (e: Uint8Array | readonly Uint8Array[]): Uint8Array =>
 async function allSettled(ops: readonly Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(ops)).find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-}
-
-/** Writes all of `buffers` with as many writev calls as it takes. */
-async function writeAll(io: StoreFs, fd: number, buffers: readonly Uint8Array[]): Promise<void> {
-  const rest = buffers.filter((b) => b.length > 0);
-  while (rest.length > 0) {
-    let n = await io.writev(fd, [...rest]);
-    if (!(n > 0)) throw new Error(`writev wrote ${n} bytes`);
-    while (rest.length > 0 && n >= rest[0].length) n -= rest.shift()!.length;
-    if (n > 0) rest[0] = rest[0].subarray(n);
-  }
-}
-
-async function syncDir(io: StoreFs, dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await io.fsync(fh.fd);
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Replaces `path` with `data` so that a crash leaves the old or the new content, never a mix: write a
- * temp file, fdatasync it, rename it over `path`, fsync the directory (the rename is durable only then).
- */
-export async function atomicReplace(
-  path: string,
-  data: Uint8Array,
-  io: StoreFs = nodeStoreFs,
-): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await fsp.open(tmp, 'w', 0o600);
-  try {
-    await writeAll(io, fh.fd, [data]);
-    await io.fdatasync(fh.fd);
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
-  await syncDir(io, dirname(path));
 }
 
 function readFull(fd: number, buf: Buffer, position: number): void {
@@ -523,11 +475,22 @@ interface Fds {
   readonly checkpoints: number;
 }
 
+/** What only a writer has: its options, and the files it opened at start besides the data files. */
+interface Writer {
+  readonly opts: LocalStoreOptions;
+  readonly io: StoreFs;
+  readonly treeState: StateFile;
+  /** The store directory, for the fsync after writer.lock is removed. */
+  readonly dirFd: number;
+}
+
+const TREE_STATE = { code: 'STORE_CORRUPT' } as const;
+
 export class LocalStore implements LogStore {
   readonly #dir: string;
   readonly #origin: string;
   readonly #fds: Fds;
-  readonly #writer: { readonly opts: LocalStoreOptions; readonly io: StoreFs } | undefined;
+  readonly #writer: Writer | undefined;
 
   /** Entries whose frames are written (readable from the files); those after are in #unwritten. */
   #written: number;
@@ -549,6 +512,7 @@ export class LocalStore implements LogStore {
   #failure: SealError | undefined;
   #closing = false;
   #closed = false;
+  #writerFilesClosed = false;
   #closePromise: Promise<void> | undefined;
 
   #checkpointCount: number;
@@ -559,7 +523,7 @@ export class LocalStore implements LogStore {
     origin: string,
     fds: Fds,
     layout: { count: number; bytes: number; checkpoints: { count: number; last: string | undefined } },
-    writer?: { opts: LocalStoreOptions; io: StoreFs },
+    writer?: Writer,
   ) {
     this.#dir = dir;
     this.#origin = origin;
@@ -620,6 +584,8 @@ export class LocalStore implements LogStore {
       ...(boot ? { boot_id: boot } : {}),
     });
     let fds: Fds | undefined;
+    let treeState: StateFile | undefined;
+    let dirFd: number | undefined;
     try {
       let recovery: RecoveryInfo | undefined;
       if (previous) recovery = await LocalStore.#recover(dir, previous, io);
@@ -629,12 +595,16 @@ export class LocalStore implements LogStore {
         checkpoints: fs.openSync(join(dir, STORE_FILES.checkpoints), 'a+'),
       };
       const layout = LocalStore.#layout(dir, fds, true);
+      treeState = await StateFile.open(join(dir, STORE_FILES.treeState), io, TREE_STATE);
+      dirFd = fs.openSync(dir, 'r');
       return {
-        store: new LocalStore(dir, log.origin, fds, layout, { opts, io }),
+        store: new LocalStore(dir, log.origin, fds, layout, { opts, io, treeState, dirFd }),
         ...(recovery ? { recovery } : {}),
       };
     } catch (err) {
       if (fds) Object.values(fds).forEach((fd: number) => fs.closeSync(fd));
+      treeState?.close();
+      if (dirFd !== undefined) fs.closeSync(dirFd);
       if (previous) {
         // Recovery did not finish: keep the crash marker, and let a retry in this process redo it.
         abandonedRuns.add(opts.runId);
@@ -779,7 +749,7 @@ export class LocalStore implements LogStore {
   }
 
   /** The STORE_FAILED error once the store has failed. */
-  get failure(): Error | undefined {
+  get failure(): SealError | undefined {
     return this.#failure;
   }
 
@@ -918,26 +888,25 @@ export class LocalStore implements LogStore {
   async saveTreeState(state: Uint8Array): Promise<void> {
     const writer = this.#writable();
     const copy = Uint8Array.from(state);
-    await this.#metaWrite('saving tree.state', () =>
-      atomicReplace(join(this.#dir, STORE_FILES.treeState), copy, writer.io),
-    );
+    await this.#metaWrite('saving tree.state', () => writer.treeState.write(copy));
   }
 
   loadTreeState(): Uint8Array | undefined {
-    try {
-      return new Uint8Array(fs.readFileSync(join(this.#dir, STORE_FILES.treeState)));
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw err;
-    }
+    if (this.#writer) return this.#writer.treeState.read();
+    return readStateFile(join(this.#dir, STORE_FILES.treeState), TREE_STATE);
   }
 
   close(): Promise<void> {
-    this.#closePromise ??= this.#close();
+    this.#closePromise ??= this.#close(false);
     return this.#closePromise;
   }
 
-  async #close(): Promise<void> {
+  abandon(): Promise<void> {
+    this.#closePromise ??= this.#close(true);
+    return this.#closePromise;
+  }
+
+  async #close(keepLock: boolean): Promise<void> {
     this.#closing = true;
     if (!this.#writer) {
       this.#closeFds();
@@ -957,18 +926,27 @@ export class LocalStore implements LogStore {
     await this.#drainDone; // never rejects; no write may still be running when the fds close
     clearTimeout(this.#timer);
     this.#closeFds();
+    if (this.#failure || flushError || keepLock) this.#closeWriterFiles();
     if (this.#failure) {
       // The lock stays: the next open (in this process too) recovers from this run's torn writes.
       throw this.#failedAgain();
     }
     if (flushError) throw flushError;
-    await fsp.unlink(join(this.#dir, STORE_FILES.lock));
-    await syncDir(this.#writer.io, this.#dir);
+    if (keepLock) {
+      abandonedRuns.add(this.#writer.opts.runId); // a reopen in this process recovers, as after a crash
+      return;
+    }
+    try {
+      await fsp.unlink(join(this.#dir, STORE_FILES.lock));
+      await this.#writer.io.fsync(this.#writer.dirFd);
+    } finally {
+      this.#closeWriterFiles();
+    }
   }
 
   // --- the write path -------------------------------------------------------------------------------
 
-  #writable(): { opts: LocalStoreOptions; io: StoreFs } {
+  #writable(): Writer {
     if (!this.#writer) throw new SealError('STORE_NOT_WRITABLE', `store ${this.#dir} is open read-only`);
     if (this.#failure) throw this.#failedAgain();
     if (this.#closing) throw new SealError('STORE_NOT_WRITABLE', `store ${this.#dir} is closed`);
@@ -1086,6 +1064,17 @@ export class LocalStore implements LogStore {
   #checkpointCountFor(): number {
     // A writer knows exactly how many frames are complete; a reader takes what the file holds.
     return this.#writer ? this.#checkpointCount : Number.MAX_SAFE_INTEGER;
+  }
+
+  #closeWriterFiles(): void {
+    if (!this.#writer || this.#writerFilesClosed) return;
+    this.#writerFilesClosed = true;
+    this.#writer.treeState.close();
+    try {
+      fs.closeSync(this.#writer.dirFd);
+    } catch {
+      // Best effort, as for the data files.
+    }
   }
 
   #closeFds(): void {

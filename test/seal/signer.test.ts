@@ -11,10 +11,12 @@ import { verifyNote } from '../../src/seal/note.js';
 import {
   CheckpointSigner,
   decodeSignedState,
+  readSignedState,
   rotationMessage,
   verifyRotation,
   type TreeHead,
 } from '../../src/seal/signer.js';
+import { decodeStateFile } from '../../src/seal/format/state-file.js';
 import { nodeStoreFs } from '../../src/seal/store.js';
 import { sha256 } from './sha256.js';
 
@@ -59,7 +61,8 @@ before(async () => {
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function assertSignedState(path: string, head: TreeHead): void {
-  const state = decodeSignedState(new Uint8Array(readFileSync(path)));
+  const state = readSignedState(path);
+  assert.ok(state, `${path} holds a state`);
   assert.equal(state.size, head.size);
   assert.deepEqual(state.root, head.root);
 }
@@ -179,7 +182,9 @@ describe('CheckpointSigner (FORMAT.md §5.2)', () => {
     await signer.sign(tree.head, tree.prove);
     assert.ok(seenAtSign, 'sign was called');
     assert.deepEqual(
-      decodeSignedState(new Uint8Array(seenAtSign)).size,
+      decodeSignedState(
+        decodeStateFile(new Uint8Array(seenAtSign), 'signed.state', 'CHECKPOINT_STATE_INVALID').payload!,
+      ).size,
       4n,
       'state was written before signing',
     );
@@ -220,12 +225,17 @@ describe('CheckpointSigner (FORMAT.md §5.2)', () => {
         return provider.sign(k, data, scheme);
       },
     });
-    const failingFs = { ...nodeStoreFs, fdatasync: () => Promise.reject(new Error('EIO')) };
+    let failing = false;
+    const failingFs = {
+      ...nodeStoreFs,
+      fdatasync: (fd: number) => (failing ? Promise.reject(new Error('EIO')) : nodeStoreFs.fdatasync(fd)),
+    };
     const signer = await CheckpointSigner.open(counting, { key, origin: ORIGIN, statePath, fs: failingFs });
+    failing = true; // the state file exists now (made at open); its write at signing time fails
     const tree = new TestTree(3);
     await assert.rejects(signer.sign(tree.head, tree.prove), isSealError('CHECKPOINT_SIGN_FAILED'));
     assert.equal(signed, 0);
-    assert.equal(existsSync(statePath), false);
+    assert.ok(existsSync(statePath));
   });
 
   test('open refuses a damaged state file, a non-P-384 key and an origin that is not a key name', async () => {

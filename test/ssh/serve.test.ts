@@ -1,7 +1,8 @@
 /**
  * `sealgate init` and `sealgate serve` as an operator runs them: init writes a config and keys that work
  * as they are (once the target is pinned and authorizes the gate), serve logs "listening", records a
- * session, and on SIGTERM ends cleanly with LOG_STOP and a final checkpoint.
+ * session, and on SIGTERM ends cleanly with LOG_STOP and a final checkpoint; a start after a crash warns
+ * that crash recovery ran.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -137,6 +138,51 @@ describe('sealgate init and serve', () => {
       assert.match(last, new RegExp(`^sealgate-demo/\\S+\\n${store.size}\\n`));
     } finally {
       await store.close();
+    }
+  });
+
+  it('a start after a crash says so in the operational log: one warning naming the previous run', async () => {
+    const gateDir = join(dir, 'gate-crash');
+    const port = await freePort();
+    const init = spawnSync(
+      process.execPath,
+      [cliPath(), 'init', gateDir, '--target-port', String(sshd.port), '--listen-port', String(port)],
+      { encoding: 'utf8' },
+    );
+    assert.equal(init.status, 0, init.stderr);
+    const config = join(gateDir, 'sealgate.yaml');
+    /** Starts serve and resolves once it listens, with its log so far and a way to stop it. */
+    const start = async () => {
+      const serve = spawn(process.execPath, [cliPath(), 'serve', '--config', config], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const run = { log: '', serve, exited: new Promise<number | null>((r) => serve.on('close', r)) };
+      serve.stderr.on('data', (b: Buffer) => (run.log += b.toString()));
+      const deadline = Date.now() + 15_000;
+      while (!run.log.includes('"listening"')) {
+        assert.ok(Date.now() < deadline && serve.exitCode === null, `serve did not start: ${run.log}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return run;
+    };
+    const first = await start();
+    assert.doesNotMatch(first.log, /crash recovery ran/, 'a new store has nothing to recover');
+    first.serve.kill('SIGKILL');
+    await first.exited;
+    const second = await start();
+    try {
+      const warnings = second.log
+        .split('\n')
+        .filter((l) => l.includes('crash recovery ran'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(warnings.length, 1, second.log);
+      assert.equal(warnings[0]!.level, 'warn');
+      assert.equal(typeof warnings[0]!.previous_run_id, 'string');
+      assert.equal(warnings[0]!.open_segments, 0);
+      second.serve.kill('SIGTERM');
+      assert.equal(await second.exited, 0, second.log);
+    } finally {
+      second.serve.kill('SIGKILL');
     }
   });
 });

@@ -117,7 +117,9 @@ export type VerifyWarningCode =
   /** A file in the bundle directory that the manifest does not list. */
   | 'FILE_UNLISTED'
   /** A partial bundle: checks that need every entry (runs, heartbeats, open segments) were limited. */
-  | 'PARTIAL_CHECKS';
+  | 'PARTIAL_CHECKS'
+  /** A run ended because the log failed (LOG_STOP reason "failed"): recording stopped there. */
+  | 'RUN_FAILED';
 
 export interface VerifyFailure {
   readonly code: VerifyCode;

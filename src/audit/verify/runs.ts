@@ -167,6 +167,15 @@ export class RunChecks {
           this.#checkRunId(e, where);
           this.#state = 'stopped';
         }
+        if (e.body.reason === 'failed') {
+          // FORMAT.md §3.3: the log failed and ended its run; sessions of that moment were cut.
+          const failure = str(e.body.failure) ?? 'no reason given';
+          this.findings.warn(
+            'RUN_FAILED',
+            where,
+            `run ${str(e.body.run_id) ?? '?'} stopped because the log failed: ${failure}`,
+          );
+        }
         return;
       case SystemType.HEARTBEAT: {
         this.heartbeats++;

@@ -80,6 +80,17 @@ export async function serveCommand(argv: string[], opts: ServeOptions, fipsFlag:
         else logger.error('ALERT: the sealed log failed', { alert: 'recording.failed', error: err.message });
       },
     });
+    if (log.recovery) {
+      const r = log.recovery;
+      logger.warn('the last run did not stop cleanly: crash recovery ran (CRASH_RECOVERY is sealed)', {
+        previous_run_id: r.previousRunId,
+        entries: r.entriesFound,
+        open_segments: r.openSegments,
+        truncated_bytes: r.truncatedBytes,
+        truncated_checkpoint_bytes: r.truncatedCheckpointBytes,
+        index_rebuilt: r.indexRebuilt,
+      });
+    }
     try {
       ref.gate = await startGate({ config, provider, log, logger });
     } catch (err) {
