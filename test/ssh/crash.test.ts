@@ -9,18 +9,18 @@
  * would lose those too, and the cap bounds them as well.)
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { storeSource } from '../../src/audit/source.js';
 import { verifyLog } from '../../src/audit/verify/verifier.js';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { SealedLog } from '../../src/seal/log.js';
 import { openStore } from '../helpers/gate-fixture.js';
-import { cliPath } from '../helpers/paths.js';
+import { initDemoGate, startServe } from '../helpers/serve.js';
 import { freePort, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const CAP = 256 * 1024;
@@ -38,43 +38,24 @@ describe('serve killed (SIGKILL) during a bulk download', () => {
   });
 
   it(`the client's bytes that the recovered log lacks are at most max_unlogged_bytes (${CAP})`, async (t) => {
-    const gateDir = join(dir, 'gate');
     const port = await freePort();
-    const init = spawnSync(
-      process.execPath,
-      [cliPath(), 'init', gateDir, '--target-port', String(sshd.port), '--target-user', sshd.user],
-      { encoding: 'utf8' },
+    const gate = initDemoGate(sshd, join(dir, 'gate'), port, (c) => {
+      Object.assign(c.recording!, {
+        max_unlogged_bytes: CAP,
+        fsync_every_records: 1024,
+        fsync_every_ms: 1000,
+      });
+    });
+    const gateDir = gate.dir;
+    const origin = String(
+      (parse(readFileSync(gate.config, 'utf8')) as { recording: { origin: string } }).recording.origin,
     );
-    assert.equal(init.status, 0, init.stderr);
-    writeFileSync(join(gateDir, 'known_hosts', 'local'), `${sshd.knownHostsLine}\n`);
-    sshd.authorize(readFileSync(join(gateDir, 'keys', 'upstream_key.pub'), 'utf8'));
-    const configFile = join(gateDir, 'sealgate.yaml');
-    const config = parse(readFileSync(configFile, 'utf8')) as Record<string, Record<string, unknown>>;
-    config.listen!.port = port;
-    Object.assign(config.recording!, {
-      max_unlogged_bytes: CAP,
-      fsync_every_records: 1024,
-      fsync_every_ms: 1000,
-    });
-    writeFileSync(configFile, stringify(config), { mode: 0o600 });
-
-    const serve = spawn(process.execPath, [cliPath(), 'serve', '--config', configFile], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let log = '';
-    serve.stderr.on('data', (b: Buffer) => (log += b.toString()));
+    const started = await startServe(gate.config);
+    const serve = started.child;
     let received = 0;
     try {
-      const deadline = Date.now() + 15_000;
-      while (!log.includes('"listening"')) {
-        assert.ok(Date.now() < deadline && serve.exitCode === null, `serve did not start: ${log}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const listening = JSON.parse(log.split('\n').find((l) => l.includes('"listening"'))!) as {
-        host_key: string;
-      };
       const knownHosts = join(dir, 'client_known_hosts');
-      writeFileSync(knownHosts, `[127.0.0.1]:${port} ${listening.host_key}\n`);
+      writeFileSync(knownHosts, `[127.0.0.1]:${port} ${started.hostKey}\n`);
       const o = (s: string) => ['-o', s];
       const ssh = spawn(
         'ssh',
@@ -115,7 +96,7 @@ describe('serve killed (SIGKILL) during a bulk download', () => {
     const reopened = await SealedLog.open({
       provider,
       dir: store,
-      origin: String(config.recording!.origin),
+      origin,
       recipients: [recipient.publicKey],
       signingKey: signer,
     });

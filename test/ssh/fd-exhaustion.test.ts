@@ -7,67 +7,25 @@
  * no RUN_NOT_CLOSED, no failure.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { openStore } from '../helpers/gate-fixture.js';
 import { cliPath } from '../helpers/paths.js';
+import { initDemoGate, startServe, type ServeProcess } from '../helpers/serve.js';
 import { runSsh } from '../helpers/ssh-client.js';
 import { freePort, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const FD_LIMIT = 256;
 
-interface Serve {
-  readonly child: ChildProcess;
-  log(): string;
-  lines(): Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
-
-async function startServe(config: string): Promise<Serve> {
-  const child = spawn(
-    'prlimit',
-    [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, process.execPath, cliPath(), 'serve', '--config', config],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const deadline = Date.now() + 15_000;
-  while (!log.includes('"listening"')) {
-    assert.ok(Date.now() < deadline && child.exitCode === null, `serve did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    child,
-    exited,
-    log: () => log,
-    lines: () =>
-      log
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
-
-async function stop(serve: Serve): Promise<number | null> {
-  serve.child.kill('SIGTERM');
-  const code = await Promise.race([
-    serve.exited,
-    new Promise<string>((res) => setTimeout(() => res('hung'), 15_000).unref()),
-  ]);
-  return code as number | null;
-}
-
 describe('fd exhaustion by a connection flood (sealgate serve, nofile 256)', () => {
   let sshd: Sshd;
   let dir: string;
-  let serve: Serve | undefined;
+  let serve: ServeProcess | undefined;
   const flood: Socket[] = [];
   before(async () => {
     sshd = await startSshd();
@@ -81,32 +39,14 @@ describe('fd exhaustion by a connection flood (sealgate serve, nofile 256)', () 
   });
 
   it('the store never fails, an open session stays recorded, and the log verifies after a restart', async () => {
-    const gateDir = join(dir, 'gate');
     const port = await freePort();
-    const init = spawnSync(
-      process.execPath,
-      [
-        cliPath(),
-        'init',
-        gateDir,
-        '--target-port',
-        String(sshd.port),
-        '--target-user',
-        sshd.user,
-        '--listen-port',
-        String(port),
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(init.status, 0, init.stderr);
-    writeFileSync(join(gateDir, 'known_hosts', 'local'), `${sshd.knownHostsLine}\n`);
-    sshd.authorize(readFileSync(join(gateDir, 'keys', 'upstream_key.pub'), 'utf8'));
-    const configPath = join(gateDir, 'sealgate.yaml');
-    const config = parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-    config.limits = { login_grace_seconds: 30 };
-    writeFileSync(configPath, stringify(config));
+    const gate = initDemoGate(sshd, join(dir, 'gate'), port, (c) => {
+      c.limits = { login_grace_seconds: 30 };
+    });
+    const gateDir = gate.dir;
+    const configPath = gate.config;
 
-    serve = await startServe(configPath);
+    serve = await startServe(configPath, { nofile: FD_LIMIT });
     const fds = serve.lines().find((l) => l.message === 'file descriptors');
     assert.ok(fds, serve.log());
     assert.equal(fds.soft_limit, FD_LIMIT);
@@ -114,9 +54,8 @@ describe('fd exhaustion by a connection flood (sealgate serve, nofile 256)', () 
     const maxConnections = Number(fds.max_connections);
     assert.ok(maxConnections > 10 && maxConnections < 128, `max_connections ${maxConnections}`);
 
-    const listening = serve.lines().find((l) => l.message === 'listening')!;
     const knownHosts = join(dir, 'client_known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${String(listening.host_key)}\n`);
+    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${serve.hostKey}\n`);
     const ssh = (command: string) =>
       runSsh(
         [
@@ -186,11 +125,11 @@ describe('fd exhaustion by a connection flood (sealgate serve, nofile 256)', () 
     const after = await ssh('echo after-the-flood');
     assert.equal(after.code, 0, after.stderr);
 
-    assert.equal(await stop(serve), 0, serve.log());
+    assert.equal(await serve.stop(), 0, serve.log());
     assert.doesNotMatch(serve.log(), /sealed log failed|EMFILE|did not close cleanly/);
-    serve = await startServe(configPath);
+    serve = await startServe(configPath, { nofile: FD_LIMIT });
     assert.doesNotMatch(serve.log(), /crash recovery/i, 'the restart finds a cleanly closed log');
-    assert.equal(await stop(serve), 0, serve.log());
+    assert.equal(await serve.stop(), 0, serve.log());
     serve = undefined;
 
     const verify = spawnSync(
