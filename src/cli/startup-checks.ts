@@ -12,7 +12,8 @@
  *   - `recording.recipients[i]`: RSA for RSA-OAEP-SHA-256, ≥ 3072 bits (2048 with a warning);
  *   - `recording.checkpoint_signer`: an ECDSA P-384 private key;
  * - the files and directories: the store (creatable or writable, and of this origin), `log.file`;
- * - `listen.host` resolves.
+ * - `listen.host` resolves;
+ * - `limits.max_connections` fits this process's file-descriptor budget.
  *
  * Problems become one ConfigError (CONFIG_STARTUP) naming each as `path (key or file): problem`; what
  * serve only warns about comes back as warnings (an RSA-2048 recipient; connectionWarnings: known_hosts
@@ -42,6 +43,7 @@ import { SealError } from '../seal/errors.js';
 import { RECOMMENDED_RSA_BITS } from '../seal/sealer.js';
 import { LocalStore, STORE_FILES } from '../seal/store.js';
 import { AllowList } from '../ssh/auth.js';
+import { fdBudget, readFdLimits } from '../ssh/fd-budget.js';
 import { gateHostKey } from '../ssh/host-key.js';
 import { parseKnownHosts, pinnedKeys } from '../ssh/known-hosts.js';
 
@@ -134,6 +136,7 @@ export async function runStartupChecks(config: Config, source: string): Promise<
     issues.push(...(await storeIssues(config, origin)));
     issues.push(...fileIssues(config));
     issues.push(...(await listenIssues(config)));
+    issues.push(...fdIssues(config));
     if (issues.length > 0) throw new ConfigError('CONFIG_STARTUP', source, issues);
     if (!signingKey) throw new Error('no checkpoint signer after the checks'); // unreachable: issues above
     return { provider, report, recipients, signingKey, origin, warnings };
@@ -144,6 +147,30 @@ export async function runStartupChecks(config: Config, source: string): Promise<
 }
 
 type Problem = (message: string) => void;
+
+/**
+ * `limits.max_connections` against this process's file-descriptor budget (src/ssh/fd-budget.ts), as
+ * startGate checks it. For `config check` the limit is the shell's: a gate started by systemd has
+ * LimitNOFILE's, which the message names.
+ */
+function fdIssues(config: Config): ConfigIssue[] {
+  const wanted = config.limits.max_connections;
+  const budget = fdBudget(readFdLimits());
+  if (budget.clientConnections < 1)
+    return [
+      {
+        path: '(process)',
+        message: `no file descriptors left for connections: the limit is ${budget.soft}, ${budget.open} are open and ${budget.reserve} are reserved; raise it (ulimit -n, or LimitNOFILE= in the systemd unit)`,
+      },
+    ];
+  if (wanted === undefined || wanted <= budget.clientConnections) return [];
+  return [
+    {
+      path: 'limits.max_connections',
+      message: `is ${wanted}, but this process's file-descriptor limit (${budget.soft}, ${budget.open} open, ${budget.reserve} reserved) allows ${budget.clientConnections} (two sockets each); raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower max_connections`,
+    },
+  ];
+}
 
 /** A CryptoError's message, with what the role needs when a size rule refused the key. */
 function roleHint(role: KeyRoleRef, err: CryptoError): string {

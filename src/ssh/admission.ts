@@ -146,6 +146,11 @@ export class Admission {
     return this.#policy;
   }
 
+  /** Client connections admitted and not yet closed (O(1); stats() counts penalties too). */
+  get connections(): number {
+    return this.#connections;
+  }
+
   admit(address: string): Admitted | Refusal {
     const p = this.#policy;
     const block = sourceBlock(address, p.netBlockSize);

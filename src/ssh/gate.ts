@@ -128,7 +128,7 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
     limits,
     upstreamSockets: {
       acquire(): boolean {
-        if (admission.stats().connections + upstreamSockets >= budget.sockets) return false;
+        if (admission.connections + upstreamSockets >= budget.sockets) return false;
         upstreamSockets++;
         return true;
       },

@@ -128,6 +128,15 @@ describe('config check refuses what serve refuses, with the same message', () =>
     await serveStarts(good);
   });
 
+  it('a limits.max_connections beyond the file-descriptor budget', async () => {
+    const file = variant('max-connections', (c) => (c.limits = { max_connections: 10_000_000 }));
+    const message = await bothRefuse(file);
+    assert.match(
+      message,
+      /^limits\.max_connections: is 10000000, but this process's file-descriptor limit \(\d+, \d+ open, 64 reserved\) allows \d+ \(two sockets each\); raise the limit \(ulimit -n, or LimitNOFILE= in the systemd unit\) or lower max_connections$/m,
+    );
+  });
+
   it('an RSA-1024 recipient', async () => {
     const file = variant('rsa1024', (c) => (c.recording.recipients = [`file:${rsa1024}`]));
     assert.equal(
