@@ -18,12 +18,12 @@
  */
 import type { CryptoProvider, PrivateKey } from '../crypto/index.js';
 import { SealError } from '../seal/errors.js';
-import { decodePayload } from '../seal/format/payload.js';
+import type { JsonObject } from '../seal/format/json.js';
+import { decodePayload, type DataPayload } from '../seal/format/payload.js';
 import { decodeSegmentHeader, ID_LEN } from '../seal/format/segment-header.js';
 import { decodeSystemEntry } from '../seal/format/system-entry.js';
 import {
   EntryKind,
-  isDataRecordType,
   recordTypeName,
   systemTypeName,
   type RecordTypeName,
@@ -41,6 +41,68 @@ import {
 } from './decrypt-event.js';
 
 export type { DecryptedEvent, RecordEvent, SystemEvent } from './decrypt-event.js';
+
+/**
+ * An authenticated record before it is shaped as JSON: what the auditor tools (src/audit/commands,
+ * sessions, casts) consume. `payload` is the record's JSON object, or `{channel, data}` for DATA_*.
+ */
+export interface OpenedRecord {
+  readonly kind: 'record';
+  readonly index: number;
+  readonly session: string;
+  readonly segment: string;
+  readonly seq: number;
+  readonly type: RecordTypeName;
+  readonly final: boolean;
+  /** Microseconds since the epoch. */
+  readonly timeUs: bigint;
+  readonly payload: JsonObject | DataPayload;
+}
+
+/** A system entry before it is shaped as JSON. */
+export interface OpenedSystem {
+  readonly kind: 'system';
+  readonly index: number;
+  readonly type: SystemTypeName;
+  readonly timeUs: bigint;
+  readonly body: JsonObject;
+}
+
+export type OpenedEntry = OpenedRecord | OpenedSystem;
+
+/** The JSON line shape (decrypt-event.ts) of an opened entry. */
+export function toDecryptedEvent(entry: OpenedEntry): DecryptedEvent {
+  if (entry.kind === 'system') {
+    const event: Record<string, unknown> = {
+      kind: 'system',
+      index: entry.index,
+      type: entry.type,
+      time: isoMicros(entry.timeUs),
+    };
+    mergeFields(event, entry.body);
+    return event as SystemEvent;
+  }
+  const event: Record<string, unknown> = {
+    kind: 'record',
+    index: entry.index,
+    session: entry.session,
+    segment: entry.segment,
+    seq: entry.seq,
+    type: entry.type,
+    final: entry.final,
+    time: isoMicros(entry.timeUs),
+  };
+  mergeFields(
+    event,
+    isDataPayload(entry) ? dataFields(entry.payload as DataPayload) : (entry.payload as JsonObject),
+  );
+  return event as RecordEvent;
+}
+
+/** True for DATA_IN, DATA_OUT and DATA_ERR, whose payload is `{channel, data}`. */
+export function isDataPayload(record: OpenedRecord): boolean {
+  return record.type === 'DATA_IN' || record.type === 'DATA_OUT' || record.type === 'DATA_ERR';
+}
 
 export type DecryptErrorCode =
   /** No segment header in the input names the key as a recipient. */
@@ -205,12 +267,21 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<DecryptedEvent> {
+    return this.#events();
+  }
+
+  async *#events(): AsyncGenerator<DecryptedEvent> {
+    for await (const entry of this.opened()) yield toDecryptedEvent(entry);
+  }
+
+  /** The same entries, unshaped (OpenedEntry). A LogDecryption is iterated once, either way. */
+  opened(): AsyncGenerator<OpenedEntry> {
     if (this.#started) throw new Error('a LogDecryption can be iterated once');
     this.#started = true;
     return this.#run();
   }
 
-  async *#run(): AsyncGenerator<DecryptedEvent> {
+  async *#run(): AsyncGenerator<OpenedEntry> {
     const { recordsOnly, onProgress } = this.options;
     const session = this.options.session?.toLowerCase();
     const withSystem = !recordsOnly && session === undefined;
@@ -274,15 +345,14 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
           case EntryKind.SYSTEM: {
             if (!withSystem) break;
             const entry = decodeSystemEntry(bytes);
-            const event: Record<string, unknown> = {
+            summary.systemEntries++;
+            yield {
               kind: 'system',
               index,
               type: systemTypeName(entry.type) as SystemTypeName,
-              time: isoMicros(entry.timeUs),
+              timeUs: entry.timeUs,
+              body: entry.body,
             };
-            mergeFields(event, entry.body);
-            summary.systemEntries++;
-            yield event as SystemEvent;
             break;
           }
           default:
@@ -318,7 +388,7 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
     segments: Map<string, SegmentState>,
     index: number,
     bytes: Uint8Array,
-  ): RecordEvent | undefined {
+  ): OpenedRecord | undefined {
     if (bytes.length < 1 + ID_LEN) {
       throw new DecryptError('MALFORMED_ENTRY', `sealed record: ${bytes.length} bytes, too short`, index);
     }
@@ -348,7 +418,7 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
     }
     state.nextSeq++;
     if (record.final) state.finalized = true;
-    const event: Record<string, unknown> = {
+    return {
       kind: 'record',
       index,
       session: state.session,
@@ -356,14 +426,9 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
       seq: Number(record.seq),
       type: recordTypeName(record.type) as RecordTypeName,
       final: record.final,
-      time: isoMicros(record.timeUs),
+      timeUs: record.timeUs,
+      payload: decodePayload(record.type, record.plaintext),
     };
-    if (isDataRecordType(record.type)) {
-      mergeFields(event, dataFields(decodePayload(record.type, record.plaintext)));
-    } else {
-      mergeFields(event, decodePayload(record.type, record.plaintext));
-    }
-    return event as RecordEvent;
   }
 
   /**
