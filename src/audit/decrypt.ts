@@ -152,6 +152,20 @@ export interface DecryptOptions {
   readonly keepGoing?: boolean;
   /** Called with the number of entries read so far, every 1024 entries and at the end. */
   readonly onProgress?: (entriesRead: number) => void;
+  /** Called for each segment header addressed to the key, once its commitment is checked. */
+  readonly onSegment?: (segment: OpenedSegment) => void;
+}
+
+/** A segment header that was opened: what the auditor tools need of it (FORMAT.md §3.1, §3.1.1). */
+export interface OpenedSegment {
+  readonly index: number;
+  readonly segment: string;
+  readonly session: string;
+  /** The previous segment of the session, hex; undefined for a session's first segment. */
+  readonly prevSegment?: string;
+  readonly createdUs: bigint;
+  /** How the segment was sealed (FORMAT.md §3.1.1): authenticated by the tree, not by decrypt. */
+  readonly provenance: JsonObject;
 }
 
 export interface DecryptSummary {
@@ -332,6 +346,15 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
             const opener = await SegmentOpener.open(this.provider, bytes, this.key);
             segments.set(id, { opener, session: sessionHex, segment: id, nextSeq: 0n, finalized: false });
             summary.segmentsOpened++;
+            const prev = header.prevSegmentId.some((b) => b !== 0) ? hex(header.prevSegmentId) : undefined;
+            this.options.onSegment?.({
+              index,
+              segment: id,
+              session: sessionHex,
+              ...(prev ? { prevSegment: prev } : {}),
+              createdUs: header.createdUs,
+              provenance: header.provenance,
+            });
             break;
           }
           case EntryKind.SEALED_RECORD: {

@@ -22,7 +22,11 @@ export type AuditErrorCode =
    * trust the bundle's own keys/signers.json (`--trust-bundle-signers`). Refused before any check runs,
    * so that no report can read as verified.
    */
-  | 'TRUST_ROOT_MISSING';
+  | 'TRUST_ROOT_MISSING'
+  /** A `sessions` / `commands` filter that does not parse (a time, a regular expression, a session id). */
+  | 'QUERY_INVALID'
+  /** The auditor-side index cannot be used where it was asked to be (docs/AUDITOR.md §7.3). */
+  | 'INDEX_UNUSABLE';
 
 export class AuditError extends Error {
   override readonly name = 'AuditError';

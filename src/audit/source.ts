@@ -30,9 +30,10 @@ export interface LogSource {
   readonly entryCount: number;
   /**
    * The entries in leaf order: for a store every entry written so far (also those after its last
-   * checkpoint); for a bundle those it holds (a partial bundle skips indexes).
+   * checkpoint); for a bundle those it holds (a partial bundle skips indexes). With `from`, only the
+   * entries whose index is at least `from` (a store reads from there; a bundle skips up to there).
    */
-  entries(): Iterable<LogEntry>;
+  entries(from?: number): Iterable<LogEntry>;
   /** The signed checkpoint notes, oldest first. */
   checkpoints(): string[];
   /** The bundle's files, for a bundle source; undefined for a store. */
@@ -88,9 +89,9 @@ export function storeSource(path: string): LogSource {
     path,
     origin: store.origin,
     entryCount: size,
-    *entries() {
-      let index = 0;
-      for (const bytes of store.entries(0, size)) yield { index: index++, bytes };
+    *entries(from = 0) {
+      let index = Math.min(from, size);
+      for (const bytes of store.entries(index, size)) yield { index: index++, bytes };
     },
     checkpoints: () => store.checkpoints(),
     close() {
@@ -110,7 +111,9 @@ export function bundleSource(path: string, bundle: Bundle): LogSource {
     get entryCount() {
       return bundle.entryCount; // counted on first use: it reads entries.bin
     },
-    entries: () => bundle.entries(),
+    *entries(from = 0) {
+      for (const entry of bundle.entries()) if (entry.index >= from) yield entry;
+    },
     checkpoints: () => bundle.checkpoints(),
     bundle,
     close() {},

@@ -19,6 +19,9 @@ import {
 } from './commands/keys.js';
 import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.js';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
+import { sessionsCommand, type SessionsCliOptions } from './commands/sessions.js';
+import { commandsCommand, type CommandsCliOptions } from './commands/commands.js';
+import { indexDelete, type IndexDeleteOptions } from './commands/index-delete.js';
 import { exportCommand, type ExportCliOptions } from './commands/export.js';
 import { serveCommand, type ServeOptions } from './commands/serve.js';
 import { initCommand, type InitOptions } from './commands/init.js';
@@ -170,6 +173,69 @@ export async function main(argv: string[]): Promise<void> {
     .action(
       action(async (source: string, opts: DecryptCommandOptions) =>
         withProvider<DecryptCommandOptions>((p, o) => decryptCommand(p, source, o))(opts),
+      ),
+    );
+
+  /** The options `sessions` and `commands` share (docs/AUDITOR.md §7). */
+  const queryOptions = (c: Command): Command =>
+    c
+      .argument('<source>', 'a store directory or an export bundle directory')
+      .requiredOption(
+        '--key <ref>',
+        'the recipient private key (file:PATH PBES2-encrypted PEM, or a pkcs11: URI)',
+      )
+      .option('--passphrase-file <file>', "read the key's passphrase from a file")
+      .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
+      .option('--user <name>', 'only this gate user')
+      .option('--target <name>', 'only this target')
+      .option('--since <time>', 'ISO 8601 (2026-01-05, 2026-01-05T10:00Z) or a span before now (24h, 7d)')
+      .option('--until <time>', 'ISO 8601 or a span before now')
+      .option('--session <hex>', 'only this session (its id, or a prefix of it)')
+      .option('--json', 'JSON lines, one object per line')
+      .option('--index <dir>', 'keep the index here (default: $XDG_CACHE_HOME/sealgate/index/…)')
+      .option('--no-index', 'read the log directly: no index is read or written')
+      .option('--rebuild', 'discard the index and build it again')
+      .option('--audit-spool <dir>', 'also spool the audit event of this run here (for a bundle)');
+
+  queryOptions(
+    tokenOptions(
+      program
+        .command('sessions')
+        .description('one row per recorded session: who, where, when, how it ended, bytes, commands, FIPS'),
+    ),
+  ).action(
+    action(async (source: string, opts: SessionsCliOptions) =>
+      withProvider<SessionsCliOptions>((p, o) => sessionsCommand(p, source, o))(opts),
+    ),
+  );
+
+  queryOptions(
+    tokenOptions(
+      program
+        .command('commands')
+        .description('every command of every session (exec, terminal, sftp), with who ran it where and when'),
+    ),
+  )
+    .option('--grep <regex>', 'only commands whose text matches this JavaScript regular expression')
+    .option('-i, --ignore-case', '--grep ignores case')
+    .action(
+      action(async (source: string, opts: CommandsCliOptions) =>
+        withProvider<CommandsCliOptions>((p, o) => commandsCommand(p, source, o))(opts),
+      ),
+    );
+
+  const index = program
+    .command('index')
+    .description('the auditor-side index of sessions and commands (plaintext on this machine)');
+  index
+    .command('delete')
+    .description('delete the index of a log (every key), of a directory, or all of them')
+    .argument('[source]', 'the store or bundle whose index to delete')
+    .option('--index <dir>', 'delete this index directory')
+    .option('--all', 'delete every index under $XDG_CACHE_HOME/sealgate/index')
+    .action(
+      action(async (source: string | undefined, opts: IndexDeleteOptions) =>
+        withProvider<IndexDeleteOptions>((p, o) => indexDelete(p, source, o))(opts),
       ),
     );
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 export const SPOOL_DIR = 'audit-spool';
 
 export interface AuditEvent {
-  readonly action: 'export' | 'decrypt' | 'verify';
+  readonly action: 'export' | 'decrypt' | 'verify' | 'sessions' | 'commands';
   readonly actor: string;
   readonly host: string;
   readonly at_us: string;
