@@ -82,9 +82,7 @@ function commandLine(c: Command, row: SessionSummary | undefined): CommandLine {
     time: isoMicros(c.timeUs),
     derivation: c.derivation,
     text: c.text,
-    ...(c.raw !== undefined ? { raw: c.raw } : {}),
     confident: c.confident,
-    ...(c.fullScreen ? { full_screen: true } : {}),
     ...(c.note !== undefined ? { note: c.note } : {}),
   };
 }

@@ -35,9 +35,7 @@ export interface CommandLine {
   readonly time: string;
   readonly derivation: Derivation;
   readonly text: string;
-  readonly raw?: string;
   readonly confident: boolean;
-  readonly full_screen?: boolean;
   readonly note?: string;
 }
 

@@ -21,8 +21,7 @@ export interface CommandsCliOptions extends AuditQueryOptions {
 }
 
 function how(c: CommandLine): string {
-  const marks = [c.confident ? '' : '?', c.full_screen ? ' (full screen)' : ''].join('');
-  return `${c.derivation}${marks}`;
+  return c.confident ? c.derivation : `${c.derivation}?`;
 }
 
 export function commandsTable(lines: readonly CommandLine[]): string {
