@@ -25,7 +25,7 @@ export type AuditErrorCode =
   | 'TRUST_ROOT_MISSING'
   /** A `sessions` / `commands` filter that does not parse (a time, a regular expression, a session id). */
   | 'QUERY_INVALID'
-  /** The auditor-side index cannot be used where it was asked to be (docs/AUDITOR.md §7.3). */
+  /** The auditor-side index cannot be used where it was asked to be (docs/AUDITOR.md §8.3). */
   | 'INDEX_UNUSABLE';
 
 export class AuditError extends Error {

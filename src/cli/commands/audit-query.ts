@@ -1,5 +1,5 @@
 /**
- * What `sealgate sessions` and `sealgate commands` share (docs/AUDITOR.md §7): the source and key
+ * What `sealgate sessions` and `sealgate commands` share (docs/AUDITOR.md §8): the source and key
  * (as `decrypt` takes them), the filters, the audit event of every run (FORMAT.md §6.1), the index
  * (src/audit/index), progress on a TTY, and the notes on stderr.
  */
