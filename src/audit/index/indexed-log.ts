@@ -18,7 +18,7 @@ import type { DecryptSummary } from '../decrypt.js';
 import type { SessionSummary } from '../sessions.js';
 import type { LogSource } from '../source.js';
 import { LeafHasher } from '../verify/tree.js';
-import { derive, type Derived } from './derive.js';
+import type { Derived, DeriveOptions } from './derive.js';
 import { assertOutside, defaultIndexRoot, IndexDirectory, keyIndexDir } from './directory.js';
 import { INDEX_FORMAT, type CommandLine, type IndexMeta } from './format.js';
 
@@ -63,6 +63,15 @@ export interface IndexedLogOptions {
   readonly rebuild?: boolean;
   /** Entries read so far in this run, of `total`. */
   readonly onProgress?: (entries: number, total: number) => void;
+}
+
+/**
+ * The derivation (decrypt, reconstructor, xterm) is loaded only when entries are to be read: a run
+ * that finds the index current starts without it.
+ */
+async function derive(opts: DeriveOptions): Promise<Derived> {
+  const { derive: run } = await import('./derive.js');
+  return run(opts);
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
