@@ -86,20 +86,30 @@ function logLine(rand: () => number, n: number): string {
   return `${ip} - - [02/Dec/2026:10:${String(n % 60).padStart(2, '0')}:00 +0000] "GET ${path} HTTP/1.1" ${status} ${Math.floor(rand() * 50000)} "-" "curl/7.88.1"\n`;
 }
 
+/**
+ * A command's output, heavy-tailed as an operator's are: mostly a few lines, sometimes a listing or a
+ * grep of tens of KiB, now and then a log of hundreds of KiB (`cat`, `journalctl`).
+ */
 function commandOutput(rand: () => number, command: string): string {
   const lines: string[] = [];
-  const count = 3 + Math.floor(rand() * 40);
-  for (let i = 0; i < count; i++) {
+  const roll = rand();
+  const want =
+    roll < 0.7 ? 200 + rand() * 2000 : roll < 0.95 ? 5000 + rand() * 25_000 : 50_000 + rand() * 450_000;
+  for (let i = 0, size = 0; size < want; i++) {
+    let line: string;
     if (command.startsWith('ls'))
-      lines.push(
-        `-rw-r----- 1 syslog adm ${Math.floor(rand() * 1e6)} Dec  2 10:0${i % 10} \x1b[01;34mfile${i}.log\x1b[0m`,
-      );
+      line = `-rw-r----- 1 syslog adm ${Math.floor(rand() * 1e6)} Dec  2 10:0${i % 10} \x1b[01;34mfile${i}.log\x1b[0m`;
     else if (command.startsWith('kubectl'))
-      lines.push(`api-7f9c${i.toString(16)}d-x${i}   1/1     Running   0          ${i}d`);
-    else lines.push(logLine(rand, i).trimEnd());
+      line = `api-7f9c${i.toString(16)}d-x${i}   1/1     Running   0          ${i}d`;
+    else line = logLine(rand, i).trimEnd();
+    lines.push(line);
+    size += line.length + 2;
   }
   return `${lines.join('\r\n')}\r\n`;
 }
+
+/** What a PTY gives sshd per read: output reaches the client in chunks of at most 4 KiB. */
+const PTY_CHUNK = 4096;
 
 interface Live {
   readonly rec: SessionRecorder;
@@ -121,7 +131,13 @@ export async function buildAuditStore(
   // Times: 30 days ago to now, spread evenly over the records.
   const startUs = BigInt(Date.now() - 30 * 86400e3) * 1000n;
   const spanUs = 30n * 86400n * 1_000_000n;
-  const bytesPerSession = opts.bytes / opts.sessions;
+  // An interactive session averages about 50 commands of about 19 KB of output (commandOutput): exec
+  // sessions fill the rest of the byte target.
+  const interactiveBytes = opts.sessions * opts.interactive * 50 * 19_000;
+  const execBytesPerSession = Math.max(
+    16_000,
+    (opts.bytes - interactiveBytes) / Math.max(1, opts.sessions * (1 - opts.interactive)),
+  );
   let plaintext = 0;
   let clockUs = startUs;
   const clock = (): bigint => {
@@ -152,7 +168,7 @@ export async function buildAuditStore(
     const command = EXEC_COMMANDS[Math.floor(rand() * EXEC_COMMANDS.length)]!;
     rec.event(RecordType.EXEC, { channel: 0, command });
     commands++;
-    const want = bytesPerSession * (0.5 + rand()) * 1.4;
+    const want = execBytesPerSession * (0.5 + rand());
     for (let sent = 0, n = 0; sent < want;) {
       let chunk = '';
       while (chunk.length < 16_000) chunk += logLine(rand, n++);
@@ -178,8 +194,8 @@ export async function buildAuditStore(
     rec.event(RecordType.SHELL, { channel: 0 });
     const prompt = `\x1b[01;32m${user}@${target}\x1b[00m:\x1b[01;34m~\x1b[00m$ `;
     data(rec, RecordType.DATA_OUT, `Welcome to Debian GNU/Linux 12\r\n${prompt}`);
-    const want = bytesPerSession * (0.5 + rand()) * 0.6;
-    for (let sent = 0; sent < want;) {
+    const count = 20 + Math.floor(rand() * 60);
+    for (let n = 0; n < count; n++) {
       let command = SHELL_COMMANDS[Math.floor(rand() * SHELL_COMMANDS.length)]!;
       if (rand() < 0.005) {
         command = `kubectl delete pod api-${Math.floor(rand() * 1e6).toString(16)} -n prod`;
@@ -191,8 +207,8 @@ export async function buildAuditStore(
       }
       data(rec, RecordType.DATA_IN, '\r');
       const out = `\r\n${commandOutput(rand, command)}${prompt}`;
-      data(rec, RecordType.DATA_OUT, out);
-      sent += out.length + 2 * command.length;
+      for (let at = 0; at < out.length; at += PTY_CHUNK)
+        data(rec, RecordType.DATA_OUT, out.slice(at, at + PTY_CHUNK));
       commands++;
       yield;
     }
