@@ -212,6 +212,25 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     assert.equal(badRe.status, 2, showRun(badRe));
   });
 
+  it('reads a complete export bundle the same way, and says when its run was not logged to a gate', async () => {
+    const signerFile = join(fx.dir, 'signer-export.pem');
+    writeFileSync(signerFile, fx.provider.exportPrivateKey(fx.signer), { mode: 0o600 });
+    const bundle = join(fx.dir, 'bundle');
+    const exp = await sealgate(['export', store, '-o', bundle, '--signer-key', `file:${signerFile}`]);
+    assert.equal(exp.status, 0, showRun(exp));
+    const r = await sealgate(['sessions', bundle, '--key', keyArg, '--json']);
+    assert.equal(r.status, 0, showRun(r));
+    const fromBundle = jsonLines<SessionSummary>(r.stdout).map((x) => x.session);
+    const fromStore = (await sessionsJson()).map((x) => x.session);
+    assert.deepEqual(fromBundle, fromStore.slice(0, fromBundle.length));
+    assert.ok(fromBundle.length >= 3);
+    assert.match(r.stderr, /was not logged to a gate/);
+    const spool = join(fx.dir, 'auditor-spool');
+    const logged = await sealgate(['commands', bundle, '--key', keyArg, '--audit-spool', spool, '--json']);
+    assert.equal(logged.status, 0, showRun(logged));
+    assert.equal(readdirSync(spool).filter((n) => n.endsWith('.json')).length, 1);
+  });
+
   it('every run spools an audit event into the store (action sessions / commands)', async () => {
     const spool = join(store, 'audit-spool');
     const before = new Set(existsSync(spool) ? readdirSync(spool) : []);
