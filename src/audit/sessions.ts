@@ -214,9 +214,8 @@ export class SessionSummarizer {
       default:
         break;
     }
-    const from = w.startUs ?? BigInt(0);
     if (w.startUs !== undefined) {
-      row.duration_s = seconds(from, row.state === 'ended' ? r.timeUs : w.lastUs);
+      row.duration_s = seconds(w.startUs, row.state === 'ended' ? r.timeUs : w.lastUs);
     }
     if (w.main) {
       row.exit_status = w.main.exit_status ?? null;
