@@ -63,6 +63,10 @@ export class Screen {
     );
   }
 
+  get rows(): number {
+    return this.#term.rows;
+  }
+
   /** True while a full-screen program has the alternate screen (vim, less, top). */
   get alternate(): boolean {
     return this.#term.buffer.active.type === 'alternate';
