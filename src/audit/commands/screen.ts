@@ -136,11 +136,12 @@ export class Screen {
     lowest: IMarker | undefined,
     prompts: readonly string[],
   ): { text: string; prompt?: string; moved: boolean } | undefined {
-    const first = start.marker.line;
-    if (start.marker.isDisposed || first < 0) return undefined;
     const b = this.#term.buffer.active;
     const cursor = this.#cursorRow();
-    if (first > cursor) return undefined;
+    // The marked row is gone or below the cursor when the screen was cleared (Ctrl-L, `clear`) while the
+    // line was typed: the shell redrew it at the top, so search the visible screen instead.
+    const marked = !start.marker.isDisposed && start.marker.line >= 0 && start.marker.line <= cursor;
+    const first = marked ? start.marker.line : this.#logicalStart(Math.max(b.baseY, 0));
     const low = lowest && !lowest.isDisposed && lowest.line > cursor ? lowest.line : cursor;
     const end = this.#logicalEnd(low);
     const wanted = prompts.filter((p) => p !== '');
@@ -148,8 +149,9 @@ export class Screen {
       if (b.getLine(r)?.isWrapped) continue;
       const head = this.text(r, this.#logicalEnd(r));
       const prompt = wanted.find((p) => startsWithPrompt(head, p));
-      if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first };
+      if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first || !marked };
     }
+    if (!marked) return { text: this.text(this.#logicalStart(cursor), end), moved: true };
     return { text: this.text(first, end), moved: false };
   }
 
