@@ -14,8 +14,12 @@ interface CoreWithWriteSync {
   readonly coreService: { readonly isCursorHidden: boolean };
 }
 
-/** Lines kept above the screen: enough for a pasted block or a long wrapped line to stay readable. */
-const SCROLLBACK = 2000;
+/**
+ * Lines kept above the screen: enough for a pasted block or a long wrapped line to stay readable, small
+ * enough that a terminal costs a few hundred KiB (a gate runs one per interactive session). A pasted
+ * block longer than this is read from what is still on the screen.
+ */
+const SCROLLBACK = 200;
 const MIN_COLS = 2;
 const MIN_ROWS = 1;
 /** Sizes beyond these are recorded values we do not trust (a hostile client's PTY_REQ): clamped. */
