@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import { reconstructCommands } from '../../src/audit/commands/reconstruct.js';
 import type { Command, Derivation } from '../../src/audit/commands/types.js';
 import { startGateFixture, type GateFixture } from '../helpers/gate-fixture.js';
 import {
+  BASH_HOME,
   BASH_PASSWORD,
   BASH_USER,
   COLOUR_PS1,
@@ -84,6 +85,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.enter('echo one');
       await s.enter('ls /');
       await s.enter('true && echo two');
+      shows(s, /^two$/m, /\bbin\b/, /^one$/m);
     });
     assert.deepEqual(texts(recs), ['echo one', 'ls /', 'true && echo two', 'exit']);
   });
@@ -112,6 +114,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.type('b');
       await s.keys('Right');
       await s.enter('d');
+      shows(s, /^world$/m, /^hello$/m, /^xy$/m, /^cleared$/m, /^keep last$/m, /^abcd$/m);
     });
     assert.deepEqual(texts(recs), [
       'echo world',
@@ -139,6 +142,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.waitFor(/\$ echo second$/m);
       await s.keys('BSpace');
       await s.enter('D');
+      shows(s, /^seconD$/m);
     });
     assert.deepEqual(texts(recs), [
       'echo first',
@@ -157,6 +161,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.keys('Tab');
       await s.waitFor(/\$ cat unique-report-2026\.txt$/m);
       await s.enter();
+      shows(s, /^report body$/m);
     });
     assert.deepEqual(texts(recs), ['cat unique-report-2026.txt', 'exit']);
   });
@@ -168,6 +173,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.keys('C-c');
       await s.waitFor(/half-typed\^C$/m);
       await s.enter('echo after');
+      shows(s, /^after$/m);
     });
     assert.deepEqual(texts(recs), ['echo after', 'exit']);
   });
@@ -176,6 +182,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
     const long = `echo ${'wrap-'.repeat(22)}end`; // 120 characters on an 80-column terminal
     const recs = await scenario({ name: 'wrap' }, async (s) => {
       await s.enter(long);
+      assert.ok(s.history().split('\n').includes(long.slice(5)), 'the long line ran');
     });
     assert.deepEqual(texts(recs), [long, 'exit']);
   });
@@ -190,6 +197,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.enter(rest); // wraps at 60 columns
       await s.resize(100, 30);
       await s.enter('echo wider');
+      shows(s, /^before-resize after-resize-x{50}$/m, /^wider$/m);
     });
     assert.deepEqual(texts(recs), [`${first}${rest}`, 'echo wider', 'exit']);
   });
@@ -200,6 +208,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.waitFor(/echo p3$/m);
       await s.enter();
       await s.waitFor(/^p3$/m);
+      shows(s, /^p1$/m, /^p2$/m);
     });
     assert.deepEqual(texts(recs), ['echo p1', 'echo p2', 'echo p3', 'exit']);
   });
@@ -210,6 +219,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.type('echo 日本x');
       await s.keys('BSpace', 'BSpace');
       await s.enter('語');
+      shows(s, /^héllo 日本$/m, /^日語$/m);
     });
     assert.deepEqual(texts(recs), ['echo héllo 日本', 'echo 日語', 'exit']);
   });
@@ -217,19 +227,20 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
   it('sudo with a password prompt: the password is in no command', async () => {
     const wrong = 'Wrong-guess-4711';
     const recs = await scenario({ name: 'sudo' }, async (s) => {
-      await s.type('sudo true');
+      await s.type('sudo id -un');
       await s.keys('Enter');
       await s.waitFor(SUDO_PROMPT);
       await s.type(wrong);
       await s.keys('Enter');
       await s.waitFor(/Sorry, try again\.\n.*password for/, 15_000);
       await s.enter(BASH_PASSWORD, undefined, 15_000);
+      shows(s, /^root$/m); // sudo took the password
       await s.enter('echo done');
     });
     const commands = of(recs, 'terminal');
     assert.deepEqual(
       commands.map((c) => c.text),
-      ['sudo true', 'echo done', 'exit'],
+      ['sudo id -un', 'echo done', 'exit'],
     );
     const all = json(reconstructCommands(recs));
     assert.ok(!all.includes(BASH_PASSWORD), `the password is in the commands: ${all}`);
@@ -237,6 +248,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
   });
 
   it('full-screen programs: the program line is a command, the keys inside are not', async () => {
+    rmSync(join(BASH_HOME, 'scratch.txt'), { force: true });
     homeFile('notes.txt', Array.from({ length: 300 }, (_, i) => `note line ${i}\n`).join(''));
     const recs = await scenario({ name: 'fullscreen' }, async (s) => {
       await s.type('less notes.txt');
@@ -253,6 +265,8 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.keys('Escape');
       await s.enter(':q!');
       await s.enter('echo back');
+      shows(s, /^back$/m);
+      assert.ok(!existsSync(join(BASH_HOME, 'scratch.txt')), 'vi quit without writing');
     });
     const commands = of(recs, 'terminal');
     assert.deepEqual(
@@ -276,6 +290,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.waitFor(SUDO_PROMPT);
       await s.enter(BASH_PASSWORD, ROOT_PROMPT, 15_000);
       await s.enter('whoami', ROOT_PROMPT);
+      shows(s, /^root$/m, /^inner$/m, /^outer$/m);
       await s.enter('exit');
     });
     assert.deepEqual(texts(recs), [
@@ -298,6 +313,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
     const recs = await scenario({ name: 'ssh-onward' }, async (s) => {
       await s.enter(onward, DEFAULT_PROMPT, 15_000);
       await s.enter('echo from-inner');
+      shows(s, /^from-inner$/m);
       await s.enter('exit');
       await s.waitFor(/Connection to 127\.0\.0\.1 closed/);
       await s.enter('echo back-outside');
@@ -311,6 +327,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.type('echo second line');
       await s.keys('C-a');
       await s.enter();
+      shows(s, /^colour$/m, /^second line$/m);
     });
     assert.deepEqual(texts(recs), ['echo colour', 'echo second line', 'exit']);
   });
@@ -371,6 +388,12 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
     }
   });
 });
+
+/** Asserts that the pane's history (wrapped lines joined) shows each pattern: the keys did their work. */
+function shows(s: InteractiveSession, ...patterns: RegExp[]): void {
+  const history = s.history();
+  for (const re of patterns) assert.match(history, re);
+}
 
 function dump(name: string, records: readonly OpenedRecord[]): void {
   const dir = process.env.SEALGATE_DUMP_RECORDS;
