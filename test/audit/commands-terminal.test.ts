@@ -265,6 +265,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
       await s.type('vi scratch.txt');
       await s.keys('Enter');
       await s.waitFor(/scratch\.txt/);
+      await s.settleTerminalReplies(); // vim's start-up probes answered while vim still reads them
       await s.type('iecho typed-in-vi');
       await s.keys('Escape');
       await s.enter(':q!');

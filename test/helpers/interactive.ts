@@ -22,6 +22,7 @@ import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { DecryptError, decryptLog, type OpenedRecord } from '../../src/audit/decrypt.js';
 import { storeSource } from '../../src/audit/source.js';
+import type { DataPayload } from '../../src/seal/format/payload.js';
 import type { GateFixture } from './gate-fixture.js';
 import { writeDump } from './scenario-dump.js';
 
@@ -162,6 +163,15 @@ export interface InteractiveSession {
   resize(cols: number, rows: number): Promise<void>;
   /** Pastes `text` as a terminal does: in bracketed-paste markers when the application asked for them. */
   paste(text: string): Promise<void>;
+  /** The session's records sealed so far (the session still running). */
+  recorded(): Promise<OpenedRecord[]>;
+  /**
+   * Waits until tmux has answered every cursor position request (`ESC [ 6 n`) the target sent so far:
+   * the recorded input holds as many `ESC [ row ; col R` replies. Programs such as vim ask at start-up;
+   * a reply that comes after the program has quit lands in the shell's input, so a scenario that is not
+   * about that waits for the replies before it types on.
+   */
+  settleTerminalReplies(timeoutMs?: number): Promise<void>;
   /**
    * Types `exit` (unless `typeExit` is false: the caller ended the shell), waits for the client to leave
    * and the gate to record SESSION_END, and returns the session's records in leaf order.
@@ -170,6 +180,9 @@ export interface InteractiveSession {
 }
 
 let counter = 0;
+
+/** A cursor position report, `ESC [ row ; col R`: the terminal's answer to `ESC [ 6 n`. */
+const CURSOR_REPORT = new RegExp(`${String.fromCharCode(27)}\\[\\d+;\\d+R`, 'g');
 
 /** The records of sessions not in `before`, waiting until `n` of them have a SESSION_END. */
 export async function newSessionRecords(
@@ -325,6 +338,26 @@ export async function interactiveSession(
     async paste(text) {
       tmux('set-buffer', '-b', 'paste', text);
       tmux('paste-buffer', '-p', '-d', '-b', 'paste', '-t', target);
+    },
+    async recorded() {
+      return (await allRecords(fx)).filter((r) => !before.has(r.session));
+    },
+    async settleTerminalReplies(timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const recs = await session.recorded();
+        const text = (type: string): string =>
+          Buffer.concat(
+            recs.filter((r) => r.type === type).map((r) => (r.payload as DataPayload).data),
+          ).toString('latin1');
+        const asked = text('DATA_OUT').split('\x1b[6n').length - 1;
+        const answered = (text('DATA_IN').match(CURSOR_REPORT) ?? []).length;
+        if (answered >= asked) return;
+        if (Date.now() > deadline) {
+          throw new Error(`${opts.name}: ${answered} of ${asked} cursor position requests answered`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async close(o = {}) {
       if (!alive) throw new Error(`${opts.name}: closed twice`);
