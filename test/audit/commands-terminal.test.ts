@@ -289,6 +289,20 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
     assertTerminal(recs, ['top -d 0.3', 'echo after-top', 'exit']);
   });
 
+  it('a terminal reply that reaches the shell: the line bash ran, as the screen shows it', async () => {
+    // The cursor position report to printf's request arrives while `sleep` runs: the tty echoes it, and
+    // readline then reads it as keys, taking `ESC [ 2 ;` as an unbound sequence and inserting `1R`. Bash
+    // runs `1Recho next`; that is the command (confident or not: the input holds bytes nobody typed).
+    // The echoed reply comes before the next prompt, so that prompt is not at the start of its line.
+    const prompt = /sgbash@sealgate:\S*\$(?: |$)/;
+    const recs = await scenario({ name: 'late-reply', prompt }, async (s) => {
+      await s.enter("printf '\\033[6n'; sleep 1");
+      await s.enter('echo next');
+      shows(s, /1Recho: command not found/);
+    });
+    assert.deepEqual(texts(recs), ["printf '\\033[6n'; sleep 1", '1Recho next', 'exit']);
+  });
+
   it('nested shells: bash, then sudo -i', async () => {
     const recs = await scenario({ name: 'nested' }, async (s) => {
       await s.enter('bash');
