@@ -11,6 +11,7 @@ const { Terminal } = xterm;
 /** The synchronous write of xterm's core (the public `write` defers to a timer). */
 interface CoreWithWriteSync {
   writeSync(data: Uint8Array | string): void;
+  readonly coreService: { readonly isCursorHidden: boolean };
 }
 
 /** Lines kept above the screen: enough for a pasted block or a long wrapped line to stay readable. */
@@ -29,6 +30,11 @@ function clamp(n: unknown, min: number, max: number, fallback: number): number {
 /** A position on the screen: the first row of a logical line (tracked through scrolling and reflow). */
 export interface LineStart {
   readonly marker: IMarker;
+}
+
+/** True when `line` begins with `prompt` (whose trailing blanks the screen text may have lost). */
+export function startsWithPrompt(line: string, prompt: string): boolean {
+  return line.startsWith(prompt) || (prompt.startsWith(line) && prompt.slice(line.length).trim() === '');
 }
 
 export class Screen {
@@ -57,9 +63,21 @@ export class Screen {
     );
   }
 
+  get rows(): number {
+    return this.#term.rows;
+  }
+
   /** True while a full-screen program has the alternate screen (vim, less, top). */
   get alternate(): boolean {
     return this.#term.buffer.active.type === 'alternate';
+  }
+
+  /**
+   * True while a full-screen program has the terminal: the alternate screen (vim, less), or a hidden
+   * cursor (top draws on the normal screen but hides the cursor while it runs).
+   */
+  get fullScreen(): boolean {
+    return this.alternate || this.#core.coreService.isCursorHidden;
   }
 
   /** True when the program asked for bracketed paste (DECSET 2004), as bash's readline does. */
@@ -96,18 +114,52 @@ export class Screen {
     return { start: { marker }, before };
   }
 
+  /** A marker on the cursor's row (to remember the lowest row a line reached). */
+  markCursorRow(): IMarker | undefined {
+    return this.alternate ? undefined : this.#term.registerMarker(0);
+  }
+
+  /** True when the cursor is below `marker`'s row (or the marker is gone). */
+  cursorBelow(marker: IMarker | undefined): boolean {
+    return marker === undefined || marker.isDisposed || this.#cursorRow() > marker.line;
+  }
+
   /**
-   * The text from the row `start` marks to the end of the cursor's logical line: rows joined by
-   * auto-wrap are one line, other row breaks are `\n`. Undefined when the marked row is gone (scrolled
-   * out of the scrollback, or cleared).
+   * The command line's text: from the last logical line at or above the cursor, and at or below `start`,
+   * that begins with `prompt` (a shell that listed completions redraws the line lower down), to the end
+   * of the lowest row the line reached (`lowest`: a pasted block spans rows below the cursor). Rows
+   * joined by auto-wrap are one line; other row breaks are `\n`. Undefined when the start is gone
+   * (scrolled out of the scrollback).
    */
-  textFrom(start: LineStart): string | undefined {
-    if (start.marker.isDisposed || start.marker.line < 0) return undefined;
+  commandText(
+    start: LineStart,
+    lowest: IMarker | undefined,
+    prompts: readonly string[],
+  ): { text: string; prompt?: string; moved: boolean } | undefined {
     const b = this.#term.buffer.active;
-    let last = this.#cursorRow();
-    while (b.getLine(last + 1)?.isWrapped) last++;
-    if (start.marker.line > last) return undefined;
-    return this.text(start.marker.line, last);
+    const cursor = this.#cursorRow();
+    // The marked row is gone or below the cursor when the screen was cleared (Ctrl-L, `clear`) while the
+    // line was typed: the shell redrew it at the top, so search the visible screen instead.
+    const marked = !start.marker.isDisposed && start.marker.line >= 0 && start.marker.line <= cursor;
+    const first = marked ? start.marker.line : this.#logicalStart(Math.max(b.baseY, 0));
+    const low = lowest && !lowest.isDisposed && lowest.line > cursor ? lowest.line : cursor;
+    const end = this.#logicalEnd(low);
+    const wanted = prompts.filter((p) => p !== '');
+    for (let r = cursor; r >= first && cursor - r < MAX_ROWS && wanted.length > 0; r--) {
+      if (b.getLine(r)?.isWrapped) continue;
+      const head = this.text(r, this.#logicalEnd(r));
+      const prompt = wanted.find((p) => startsWithPrompt(head, p));
+      if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first || !marked };
+    }
+    if (!marked) return { text: this.text(this.#logicalStart(cursor), end), moved: true };
+    return { text: this.text(first, end), moved: false };
+  }
+
+  #logicalEnd(row: number): number {
+    const b = this.#term.buffer.active;
+    let r = row;
+    while (b.getLine(r + 1)?.isWrapped) r++;
+    return r;
   }
 
   /** Rows `from`..`to` as text; on row `to`, only the cells before `endCol` when given. */

@@ -10,8 +10,12 @@
  * - Confidence: when the whole line was plain typing, the screen must show exactly what was typed; when
  *   the prompt is not found on the line, or the Enter was never echoed, the command is not confident.
  */
+import { elisionPoint, endsClean } from './elide.js';
 import { InputScanner } from './input-scanner.js';
-import { Screen, type LineStart } from './screen.js';
+import type { IMarker } from '@xterm/headless';
+import { Screen, startsWithPrompt, type LineStart } from './screen.js';
+
+type ScreenRead = NonNullable<ReturnType<Screen['commandText']>>;
 
 export interface TerminalLine {
   readonly text: string;
@@ -30,6 +34,8 @@ interface OpenLine {
   readonly typed: number[];
   /** Only text was typed: no edit key, no paste. */
   plain: boolean;
+  /** The lowest row the cursor reached while the line was typed or echoed. */
+  lowest?: IMarker;
 }
 
 interface PendingEnter {
@@ -41,6 +47,7 @@ interface PendingEnter {
 }
 
 const LF = 0x0a;
+const CRLF = new Uint8Array([0x0d, 0x0a]);
 const MAX_TYPED = 4096;
 const MAX_PENDING = 64;
 const MAX_PROMPTS = 8;
@@ -49,14 +56,18 @@ const ISEARCH = /^\((?:failed )?(?:reverse-)?i-search\)`[^']*': /;
 
 const utf8 = new TextDecoder('utf-8');
 
+function release(line: OpenLine): void {
+  line.start.marker.dispose();
+  line.lowest?.dispose();
+}
+
 /**
  * The text after `prompt` on a line, or undefined when the line does not start with it. The screen
  * text has its trailing blanks trimmed, so a line that is the prompt alone may lack the prompt's own.
  */
 function afterPrompt(line: string, prompt: string): string | undefined {
   if (line.startsWith(prompt)) return line.slice(prompt.length);
-  if (prompt.startsWith(line) && prompt.slice(line.length).trim() === '') return '';
-  return undefined;
+  return startsWithPrompt(line, prompt) ? '' : undefined;
 }
 
 export class TerminalChannel {
@@ -66,6 +77,8 @@ export class TerminalChannel {
   readonly #pending: PendingEnter[] = [];
   /** Prompts of confident lines, most recent first: used to read a type-ahead line. */
   readonly #prompts: string[] = [];
+  /** The last output written ended outside any escape or UTF-8 sequence. */
+  #clean = true;
 
   constructor(cols: unknown, rows: unknown) {
     this.#screen = new Screen(cols, rows);
@@ -78,7 +91,7 @@ export class TerminalChannel {
   /** The user's keystrokes. */
   input(bytes: Uint8Array, index: number, timeUs: bigint): void {
     for (const key of this.#scanner.scan(bytes)) {
-      if (this.#screen.alternate) continue; // a full-screen program's keys
+      if (this.#screen.fullScreen) continue; // a full-screen program's keys
       if (key.kind === 'interrupt') {
         this.#closeLine();
         continue;
@@ -99,7 +112,7 @@ export class TerminalChannel {
           if (this.#pending.length < MAX_PENDING) {
             this.#pending.push({ index, timeUs, line, typeAhead: this.#pending.length > 0 });
           } else {
-            line.start.marker.dispose();
+            release(line);
           }
           this.#line = undefined;
           break;
@@ -115,12 +128,23 @@ export class TerminalChannel {
       const lf = bytes.indexOf(LF, from);
       if (lf < 0) break;
       this.#screen.write(bytes.subarray(from, lf));
+      this.#trackLowest();
       from = lf;
       this.#resolveAtLineFeed(out);
       this.#screen.write(bytes.subarray(lf, lf + 1));
       from = lf + 1;
     }
-    this.#screen.write(bytes.subarray(from));
+    let rest = bytes.subarray(from);
+    if (this.#pending.length === 0 && !this.#line && this.#clean && !this.#screen.fullScreen) {
+      const cut = elisionPoint(rest, this.#screen.rows + 1);
+      if (cut > 0) {
+        this.#screen.write(CRLF);
+        rest = rest.subarray(cut);
+      }
+    }
+    this.#screen.write(rest);
+    this.#clean = endsClean(bytes);
+    this.#trackLowest();
     return out;
   }
 
@@ -128,11 +152,20 @@ export class TerminalChannel {
   end(): TerminalLine[] {
     const out: TerminalLine[] = [];
     for (const p of this.#pending.splice(0)) {
-      this.#emit(p, this.#screen.textFrom(p.line.start), out, 'the Enter was not echoed');
+      this.#emit(p, this.#read(p.line), out, 'the Enter was not echoed');
     }
     this.#closeLine();
     this.#screen.dispose();
     return out;
+  }
+
+  /** Remembers how far down the open line and the oldest waiting Enter's line reached. */
+  #trackLowest(): void {
+    for (const line of [this.#line, this.#pending[0]?.line]) {
+      if (!line || !this.#screen.cursorBelow(line.lowest)) continue;
+      line.lowest?.dispose();
+      line.lowest = this.#screen.markCursorRow();
+    }
   }
 
   #openLine(): OpenLine | undefined {
@@ -142,7 +175,7 @@ export class TerminalChannel {
   }
 
   #closeLine(): void {
-    this.#line?.start.marker.dispose();
+    if (this.#line) release(this.#line);
     this.#line = undefined;
   }
 
@@ -150,58 +183,58 @@ export class TerminalChannel {
   #resolveAtLineFeed(out: TerminalLine[]): void {
     const p = this.#pending[0];
     if (!p) return;
-    if (this.#screen.alternate) return;
+    if (this.#screen.fullScreen) return;
     if (p.typeAhead) {
       // Its line was marked before the shell printed a prompt for it: read the cursor's line instead,
       // and only once it starts with a prompt seen before (other line feeds are the earlier command's output).
       const mark = this.#screen.markLine();
-      const text = mark ? this.#screen.textFrom(mark.start) : undefined;
+      const read = mark ? this.#screen.commandText(mark.start, undefined, this.#prompts) : undefined;
       mark?.start.marker.dispose();
-      if (text === undefined || !this.#prompts.some((k) => afterPrompt(text, k) !== undefined)) return;
+      if (read?.prompt === undefined) return;
       this.#pending.shift();
-      p.line.start.marker.dispose();
-      this.#emit({ ...p, line: { ...p.line, prompt: '', plain: false } }, text, out);
+      this.#emit(p, read, out);
       return;
     }
     this.#pending.shift();
-    this.#emit(p, this.#screen.textFrom(p.line.start), out);
+    this.#emit(p, this.#read(p.line), out);
   }
 
-  #emit(p: PendingEnter, screenText: string | undefined, out: TerminalLine[], unechoed?: string): void {
-    p.line.start.marker.dispose();
-    if (screenText === undefined) return;
+  #read(line: OpenLine): ScreenRead | undefined {
+    return this.#screen.commandText(line.start, line.lowest, [line.prompt, ...this.#prompts]);
+  }
+
+  #emit(p: PendingEnter, read: ScreenRead | undefined, out: TerminalLine[], unechoed?: string): void {
+    release(p.line);
+    if (read === undefined) return;
     let confident = unechoed === undefined;
     let note = unechoed;
-    let text: string;
-    const prompt = p.line.prompt;
-    const own = afterPrompt(screenText, prompt);
-    if (prompt !== '' && own !== undefined) {
-      text = own;
+    let text = read.text;
+    const search = ISEARCH.exec(text);
+    if (read.prompt !== undefined) {
+      text = afterPrompt(text, read.prompt) ?? text;
+    } else if (search) {
+      text = text.slice(search[0].length);
+    } else if (p.line.prompt.trim() === '') {
+      confident = false;
+      note ??= 'no prompt on the line (input to a program, or typed ahead)';
     } else {
-      const known = this.#prompts.find((k) => afterPrompt(screenText, k) !== undefined);
-      const search = ISEARCH.exec(screenText);
-      if (prompt === '' && known === undefined) text = screenText;
-      else if (known !== undefined) text = afterPrompt(screenText, known) ?? '';
-      else if (search) text = screenText.slice(search[0].length);
-      else {
-        text = screenText;
-        confident = false;
-        note ??= 'the prompt was not found on the line';
-      }
+      confident = false;
+      note ??= 'the prompt was not found on the line';
     }
     const lines = text
       .split('\n')
       .map((l) => l.replace(/\s+$/, ''))
       .filter((l) => l.trim() !== '');
     if (lines.length === 0) return; // nothing on the screen: an empty line, or input that was not echoed
-    if (confident && p.line.plain) {
+    if (confident && p.line.plain && !read.moved && !p.typeAhead) {
       const typed = utf8.decode(Uint8Array.from(p.line.typed)).replace(/\s+$/, '');
       if (lines.length !== 1 || lines[0] !== typed) {
         confident = false;
         note = 'the screen shows other text than was typed';
       }
     }
-    if (confident && prompt !== '' && !this.#prompts.includes(prompt)) {
+    const prompt = read.prompt;
+    if (confident && prompt !== undefined && !this.#prompts.includes(prompt)) {
       this.#prompts.unshift(prompt);
       this.#prompts.length = Math.min(this.#prompts.length, MAX_PROMPTS);
     }
