@@ -28,7 +28,7 @@ import {
   homeFile,
   interactiveSession,
   newSessionRecords,
-  removeBashSudoers,
+  retireBashUser,
   sessionIds,
   setBashPassword,
   userSshKey,
@@ -77,7 +77,7 @@ describe('command reconstruction from real bash sessions (tmux → ssh → gate 
   after(async () => {
     await fx?.close();
     await sshd?.stop();
-    removeBashSudoers();
+    retireBashUser();
   });
 
   /** One scripted session: `script` types; the session's records come back after `exit`. */

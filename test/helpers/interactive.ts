@@ -58,9 +58,10 @@ export function setBashPassword(): void {
   run('chpasswd', [], `${BASH_USER}:${BASH_PASSWORD}\n`);
 }
 
-/** Removes the sudoers file (the user stays, as the other test users do). */
-export function removeBashSudoers(): void {
+/** Removes the sudoers file and the known password (`*`, as the other test users); the user stays. */
+export function retireBashUser(): void {
   rmSync(`/etc/sudoers.d/${BASH_USER}`, { force: true });
+  run('usermod', ['-p', '*', BASH_USER]);
 }
 
 const uid = (): number => Number(run('id', ['-u', BASH_USER]).trim());
