@@ -244,6 +244,12 @@ export async function interactiveSession(
     if (r.status !== 0) throw new Error(`tmux ${args[0]}: ${r.stderr}`);
     return r.stdout;
   };
+  /** Stops this tmux server and removes its socket file (tmux leaves it behind). */
+  const killServer = (): void => {
+    spawnSync('tmux', ['-L', socket, 'kill-server']);
+    const uidNow = process.getuid?.() ?? 0;
+    rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${uidNow}`, socket), { force: true });
+  };
   const before = await sessionIds(fx);
   const login = opts.login ?? 'ops+local';
   const ssh = ['ssh', '-tt', ...fx.sshOptions(), `${login}@127.0.0.1`].map(quote).join(' ');
@@ -372,7 +378,7 @@ export async function interactiveSession(
           10_000,
         );
       } finally {
-        spawnSync('tmux', ['-L', socket, 'kill-server']);
+        killServer();
       }
       const records = await newSessionRecords(fx, before);
       const dir = process.env.SEALGATE_DUMP_RECORDS;
@@ -383,7 +389,7 @@ export async function interactiveSession(
   try {
     await poll('no first prompt', () => countMatches(history(), prompt) > 0, 15_000);
   } catch (err) {
-    spawnSync('tmux', ['-L', socket, 'kill-server']);
+    killServer();
     throw err;
   }
   return session;
