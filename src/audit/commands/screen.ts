@@ -139,7 +139,7 @@ export class Screen {
     start: LineStart,
     lowest: IMarker | undefined,
     prompts: readonly string[],
-  ): { text: string; prompt?: string; moved: boolean } | undefined {
+  ): { text: string; prompt?: string; moved: boolean; midLine?: boolean } | undefined {
     const b = this.#term.buffer.active;
     const cursor = this.#cursorRow();
     // The marked row is gone or below the cursor when the screen was cleared (Ctrl-L, `clear`) while the
@@ -155,7 +155,14 @@ export class Screen {
       const prompt = wanted.find((p) => startsWithPrompt(head, p));
       if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first || !marked };
     }
-    if (!marked) return { text: this.text(this.#logicalStart(cursor), end), moved: true };
+    // A prompt printed after other text on its row (a terminal reply the tty echoed, output without a
+    // final newline): the text after the prompt's last occurrence on the cursor's line.
+    const own = this.text(this.#logicalStart(cursor), end);
+    for (const prompt of wanted) {
+      const at = own.lastIndexOf(prompt);
+      if (at > 0) return { text: own.slice(at), prompt, moved: true, midLine: true };
+    }
+    if (!marked) return { text: own, moved: true };
     return { text: this.text(first, end), moved: false };
   }
 

@@ -212,6 +212,10 @@ export class TerminalChannel {
     const search = ISEARCH.exec(text);
     if (read.prompt !== undefined) {
       text = afterPrompt(text, read.prompt) ?? text;
+      if (read.midLine) {
+        confident = false;
+        note ??= 'the prompt was not at the start of its line';
+      }
     } else if (search) {
       text = text.slice(search[0].length);
     } else if (p.line.prompt.trim() === '') {
