@@ -17,6 +17,10 @@ import {
 } from '../../src/audit/decrypt.js';
 import { dataBytesOf, isoMicros } from '../../src/audit/decrypt-event.js';
 import { exportBundle } from '../../src/audit/export.js';
+import { logAuditorRead } from '../../src/audit/auditor-read.js';
+import { AuditError } from '../../src/audit/errors.js';
+import { openLogSource } from '../../src/audit/source.js';
+import { SourceNotVerifiedError, verifyBeforeRead } from '../../src/audit/verified-source.js';
 import { BUNDLE_FILES, encodeEntryFrames, readEntryFrames } from '../../src/audit/bundle.js';
 import { SPOOL_DIR } from '../../src/seal/audit-spool.js';
 import { SealedLog } from '../../src/seal/log.js';
@@ -630,6 +634,91 @@ describe('sealgate decrypt verifies first', () => {
     const r = await decrypt(dir, 'r1');
     assert.match(assertCleanFailure(r, 2), /cannot log this decrypt into .*audit-spool .*nothing was read/);
     assert.equal(r.stdout, '');
+  });
+});
+
+describe('verifyBeforeRead and logAuditorRead (the API the auditor commands share)', () => {
+  it('returns the passing report, throws SourceNotVerifiedError naming the failures, or skips by request', () => {
+    const trust = { trustedSigners: [fx.signer.publicKey] };
+    const good = openLogSource(fx.dir);
+    try {
+      const v = verifyBeforeRead(p, good, trust);
+      assert.equal(v.verified, true);
+      assert.equal(v.verified && v.result, 'VERIFIED');
+      assert.equal(v.report?.ok, true);
+      assert.deepEqual(verifyBeforeRead(p, good, {}, { noVerify: true }), { verified: false });
+      assert.throws(
+        () => verifyBeforeRead(p, good, {}),
+        (err: unknown) => err instanceof AuditError && err.code === 'TRUST_ROOT_MISSING',
+      );
+    } finally {
+      good.close();
+    }
+    const dir = copyStore('verify-before-read');
+    flipByte(dir, entryOffset(dir, 5).at + 20);
+    const bad = openLogSource(dir);
+    try {
+      assert.throws(
+        () => verifyBeforeRead(p, bad, trust),
+        (err: unknown) =>
+          err instanceof SourceNotVerifiedError &&
+          err.code === 'SOURCE_NOT_VERIFIED' &&
+          err.report.result === 'FAILED' &&
+          (err.report.failureCounts.ROOT_MISMATCH ?? 0) > 0 &&
+          /failed verification/.test(err.message),
+      );
+    } finally {
+      bad.close();
+    }
+  });
+
+  it('spools a read of any action into a store, and into nothing for a bundle without a spool', async () => {
+    const dir = copyStore('read-event');
+    const source = openLogSource(dir);
+    try {
+      const logged = logAuditorRead({
+        action: 'commands',
+        source,
+        keyId: 'ab'.repeat(32),
+        verification: { verified: false },
+        fips: false,
+        details: { session: fx.sessions[0] },
+      });
+      assert.deepEqual(logged.spools, [join(dir, SPOOL_DIR)]);
+      const files = readdirSync(join(dir, SPOOL_DIR)).filter((n) => n.endsWith('.json'));
+      assert.equal(files.length, 1);
+      const event = JSON.parse(readFileSync(join(dir, SPOOL_DIR, files[0] ?? ''), 'utf8')) as {
+        action: string;
+        details: Record<string, unknown>;
+      };
+      assert.equal(event.action, 'commands');
+      assert.equal(event.details.session, fx.sessions[0]);
+      assert.equal(event.details.verified, false);
+      assert.equal(event.details.output, 'stdout');
+    } finally {
+      source.close();
+    }
+    const bundle = join(work, 'bundle-read-event');
+    await exportBundle({
+      provider: p,
+      storeDir: copyStore('read-event-2'),
+      outDir: bundle,
+      signer: fx.signer,
+    });
+    const b = openLogSource(bundle);
+    try {
+      const logged = logAuditorRead({
+        action: 'replay',
+        source: b,
+        keyId: 'cd'.repeat(32),
+        verification: { verified: false },
+        fips: false,
+      });
+      assert.deepEqual(logged.spools, []);
+      assert.equal(logged.event.action, 'replay');
+    } finally {
+      b.close();
+    }
   });
 });
 
