@@ -239,6 +239,45 @@ describe('verify a real log', () => {
     }
   });
 
+  it('a range carries only headers of segments it starts inside: another header before it fails', async () => {
+    const a = await exportStore({ from: 30, to: 41 });
+    const frames = [...readEntryFrames(readFileSync(join(a, BUNDLE_FILES.entries)))];
+    const carried = new Set(frames.filter((f) => f.index < 30).map((f) => f.index));
+    // A header before the range whose segment has no record in it, with its own valid inclusion proof
+    // (from a one-leaf export of the same tree).
+    const st = LocalStore.openReadOnly(store);
+    const before = [...st.entries(0, 30)].map((b, index) => ({ index, bytes: b.slice() }));
+    void st.close();
+    const extra = before.find((e) => e.bytes[0] === EntryKind.SEGMENT_HEADER && !carried.has(e.index));
+    assert.ok(extra, 'a closed segment before the range');
+    const b = await exportStore({ from: extra.index, to: extra.index + 1 });
+    const proofsOf = (dir: string) =>
+      JSON.parse(readFileSync(join(dir, BUNDLE_FILES.proofs), 'utf8')) as {
+        tree_size: number;
+        inclusion: { index: number }[];
+      };
+    const [pa, pb] = [proofsOf(a), proofsOf(b)];
+    assert.equal(pa.tree_size, pb.tree_size);
+    pa.inclusion = [...pa.inclusion, ...pb.inclusion.filter((x) => x.index === extra.index)].sort(
+      (x, y) => x.index - y.index,
+    );
+    const bundle = openBundle(a);
+    const files = new Map(bundle.fileNames.map((n) => [n, bundle.file(n) ?? new Uint8Array(0)]));
+    files.set(BUNDLE_FILES.entries, encodeEntryFrames([...frames, extra].sort((x, y) => x.index - y.index)));
+    files.set(BUNDLE_FILES.proofs, Buffer.from(JSON.stringify(pa)));
+    const r = verifyLog(p, bundleSource('<memory>', new Bundle(files)), pinned);
+    assert.ok(!codes(r).has('INCLUSION_PROOF_INVALID'), show(r));
+    assert.ok(
+      r.failures.some(
+        (f) =>
+          f.code === 'MANIFEST_CONTENT_MISMATCH' &&
+          f.location === `entries.bin leaf ${extra.index}` &&
+          /none of its records is in the range/.test(f.message),
+      ),
+      show(r),
+    );
+  });
+
   it('a session export verifies, including the crashed session (its CRASH_RECOVERY travels with it)', async () => {
     const full = verifyPath(store, pinned);
     const crashed = full.provenance.find((s) => s.state === 'crashed');
