@@ -18,6 +18,7 @@ import {
   type GenTokenKeyOptions,
 } from './commands/keys.js';
 import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.js';
+import { addReadTrustOptions } from './auditor-read.js';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
 import { exportCommand, type ExportCliOptions } from './commands/export.js';
 import { serveCommand, type ServeOptions } from './commands/serve.js';
@@ -149,10 +150,14 @@ export async function main(argv: string[]): Promise<void> {
     ),
   );
 
-  tokenOptions(
-    program
-      .command('decrypt')
-      .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)'),
+  addReadTrustOptions(
+    tokenOptions(
+      program
+        .command('decrypt')
+        .description(
+          'verify a store or bundle, then decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)',
+        ),
+    ),
   )
     .argument('<source>', 'a store directory or an export bundle directory')
     .requiredOption(
