@@ -26,7 +26,13 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { readFileSync } from 'node:fs';
-import { Admission, parseMaxStartups, type AdmissionStats } from './admission.js';
+import {
+  Admission,
+  defaultMaxWaiting,
+  maxWaitingProblem,
+  parseMaxStartups,
+  type AdmissionStats,
+} from './admission.js';
 import { fdBudget, readFdLimits, type FdBudget } from './fd-budget.js';
 import { GateListener } from './listener.js';
 import { AddressList, parseNetBlockSize } from './source-address.js';
@@ -245,12 +251,23 @@ function admissionPolicy(config: Config, budget: FdBudget): ConstructorParameter
       'GATE_CONFIG',
       `limits.max_connections is ${l.max_connections}, but the file-descriptor limit (${budget.soft}, ${budget.open} open, ${budget.reserve} reserved) allows ${budget.clientConnections} (two sockets each); raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower max_connections`,
     );
+  const maxConnections = l.max_connections ?? budget.clientConnections;
+  const waitingProblem =
+    l.max_waiting_connections === undefined
+      ? undefined
+      : maxWaitingProblem(
+          l.max_waiting_connections,
+          maxConnections,
+          l.max_connections === undefined ? 'from the file-descriptor budget' : 'configured',
+        );
+  if (waitingProblem) throw new GateError('GATE_CONFIG', `limits.max_waiting_connections ${waitingProblem}`);
   const p = l.penalties;
   return {
-    maxConnections: l.max_connections ?? budget.clientConnections,
+    maxConnections,
     maxStartups,
     perSourceMaxStartups: l.per_source_max_startups,
     perSourceMaxConnections: l.per_source_max_connections,
+    maxWaiting: l.max_waiting_connections ?? defaultMaxWaiting(maxConnections),
     netBlockSize: parseNetBlockSize(l.per_source_net_block_size),
     penalties: {
       enabled: p.enabled,
