@@ -139,6 +139,8 @@ export interface LimitsConfig {
   max_startups: string;
   per_source_max_startups: number;
   per_source_max_connections: number;
+  /** ProxyJumps open at once per gate user, over all its connections: each holds an upstream socket. */
+  per_user_max_jumps: number;
   /** Connections waiting for their source's startup slot, in all; default a quarter of max_connections, at most 1,000. */
   max_waiting_connections?: number;
   /** `v4:v6` prefix lengths that group sources, as sshd's PerSourceNetBlockSize. */
@@ -384,6 +386,7 @@ export const CONFIG_SCHEMA = {
         per_source_max_startups: { type: 'integer', minimum: 1, default: 5 },
         per_source_max_connections: { type: 'integer', minimum: 1, default: 100 },
         max_waiting_connections: { type: 'integer', minimum: 0 },
+        per_user_max_jumps: { type: 'integer', minimum: 1, default: 100 },
         per_source_net_block_size: {
           type: 'string',
           pattern: '^[0-9]{1,2}:[0-9]{1,3}$',

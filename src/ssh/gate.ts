@@ -46,7 +46,13 @@ import { GateError } from './errors.js';
 import { gateHostKey } from './host-key.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
-import { DEFAULT_LIMITS, type GateLimits, type GateServices, type JumpOrigin } from './services.js';
+import {
+  DEFAULT_LIMITS,
+  type GateLimits,
+  type GateServices,
+  type JumpOrigin,
+  type UserSlots,
+} from './services.js';
 import { UnloggedWindow } from './unlogged.js';
 
 export interface GateOptions {
@@ -142,6 +148,7 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
         upstreamSockets--;
       },
     },
+    jumpSlots: userSlots(config.limits.per_user_max_jumps),
     unlogged: new UnloggedWindow(config.recording.max_unlogged_bytes, () => {
       log.flush().catch(() => undefined); // a failure reaches every session through onFailure
     }),
@@ -231,6 +238,25 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
         listener.destroyAll();
       })();
       return closing;
+    },
+  };
+}
+
+/** Slots per user name, at most `max` each; a user holding none has no entry. */
+function userSlots(max: number): UserSlots {
+  const held = new Map<string, number>();
+  return {
+    max,
+    acquire(user: string): boolean {
+      const n = held.get(user) ?? 0;
+      if (n >= max) return false;
+      held.set(user, n + 1);
+      return true;
+    },
+    release(user: string): void {
+      const n = (held.get(user) ?? 0) - 1;
+      if (n > 0) held.set(user, n);
+      else held.delete(user);
     },
   };
 }

@@ -348,12 +348,15 @@ export const BAD: BadCase[] = [
     ],
   },
   {
-    name: 'limits: max_waiting_connections below 0',
+    name: 'limits: max_waiting_connections below 0 and per_user_max_jumps 0',
     edit: (c) => {
-      c.limits = { max_waiting_connections: -1 };
+      c.limits = { max_waiting_connections: -1, per_user_max_jumps: 0 };
     },
     code: 'CONFIG_INVALID',
-    issues: [{ path: 'limits.max_waiting_connections', message: 'must be >= 0' }],
+    issues: [
+      { path: 'limits.max_waiting_connections', message: 'must be >= 0' },
+      { path: 'limits.per_user_max_jumps', message: 'must be >= 1' },
+    ],
   },
   {
     name: 'limits: a misspelt key and a max_startups that is not start:rate:full',
