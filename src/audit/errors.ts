@@ -25,8 +25,10 @@ export type AuditErrorCode =
   | 'TRUST_ROOT_MISSING'
   /** A `sessions` / `commands` filter that does not parse (a time, a regular expression, a session id). */
   | 'QUERY_INVALID'
-  /** The auditor-side index cannot be used where it was asked to be (docs/AUDITOR.md §8.3). */
-  | 'INDEX_UNUSABLE';
+  /** The auditor-side index cannot be used where it was asked to be (docs/AUDITOR.md §9.3). */
+  | 'INDEX_UNUSABLE'
+  /** An auditor read could not be logged (its audit event could not be spooled): refused, nothing read. */
+  | 'AUDIT_LOG_FAILED';
 
 export class AuditError extends Error {
   override readonly name = 'AuditError';

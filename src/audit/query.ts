@@ -1,5 +1,5 @@
 /**
- * The filters of `sealgate sessions` and `sealgate commands` (docs/AUDITOR.md §8): pure functions over
+ * The filters of `sealgate sessions` and `sealgate commands` (docs/AUDITOR.md §9): pure functions over
  * session rows (sessions.ts) and command lines (index/format.ts). Times compare as ISO 8601 strings of
  * one fixed shape (`2026-01-05T10:00:00.123456Z`, isoMicros), which sort as the instants they name.
  */

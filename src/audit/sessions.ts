@@ -1,5 +1,5 @@
 /**
- * Session summaries (docs/AUDITOR.md §8): one row per SSH session, derived from its authenticated
+ * Session summaries (docs/AUDITOR.md §9): one row per SSH session, derived from its authenticated
  * records (docs/FORMAT.md §3.2.1) and its segment headers' provenance (§3.1.1). Pure and incremental:
  * feed it the segments and entries of a decryption in leaf order, ask for the rows at any time.
  *

@@ -19,6 +19,7 @@ import {
   type GenTokenKeyOptions,
 } from './commands/keys.js';
 import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.js';
+import { addReadTrustOptions } from './auditor-read.js';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
 import { sessionsCommand, type SessionsCliOptions } from './commands/sessions.js';
 import { commandsCommand, type CommandsCliOptions } from './commands/commands.js';
@@ -155,10 +156,14 @@ export async function main(argv: string[]): Promise<void> {
     ),
   );
 
-  tokenOptions(
-    program
-      .command('decrypt')
-      .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)'),
+  addReadTrustOptions(
+    tokenOptions(
+      program
+        .command('decrypt')
+        .description(
+          'verify a store or bundle, then decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)',
+        ),
+    ),
   )
     .argument('<source>', 'a store directory or an export bundle directory')
     .requiredOption(
@@ -179,7 +184,7 @@ export async function main(argv: string[]): Promise<void> {
       ),
     );
 
-  /** The options `sessions` and `commands` share (docs/AUDITOR.md §7). */
+  /** The options `sessions` and `commands` share (docs/AUDITOR.md §9). */
   const queryOptions = (c: Command): Command =>
     c
       .argument('<source>', 'a store directory or an export bundle directory')

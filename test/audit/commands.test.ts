@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OpenedRecord } from '../../src/audit/decrypt.js';
+import { ELIDE_MIN, elisionPoint, endsClean } from '../../src/audit/commands/elide.js';
 import { InputScanner, type KeyEvent } from '../../src/audit/commands/input-scanner.js';
 import { CommandReconstructor, reconstructCommands } from '../../src/audit/commands/reconstruct.js';
 import { sftpCommands } from '../../src/audit/commands/sftp.js';
@@ -78,6 +79,51 @@ describe('InputScanner', () => {
       'enter',
     ]);
     assert.equal(s.inPaste, false);
+  });
+});
+
+describe('elision of bulk output', () => {
+  const lines = (n: number, line: string) => Buffer.from(line.repeat(n), 'latin1');
+  it('plain and coloured text: all but the last lines may be skipped', () => {
+    const bytes = lines(2000, '\x1b[01;34mdir\x1b[0m file.txt\r\n');
+    const cut = elisionPoint(bytes, 25);
+    assert.ok(cut > 0 && cut < bytes.length);
+    assert.equal(bytes.subarray(cut).toString('latin1').split('\n').length - 1, 25);
+  });
+  it('cursor addressing, modes or a short chunk: nothing is skipped', () => {
+    assert.equal(elisionPoint(lines(2000, '\x1b[2;1Hrow\r\n'), 25), 0);
+    assert.equal(elisionPoint(lines(2000, 'x\x1b[?1049h\r\n'), 25), 0);
+    assert.equal(elisionPoint(lines(10, 'short\r\n'), 5), 0);
+    assert.ok(ELIDE_MIN > 10 * 7);
+  });
+  it('a chunk that ends inside an escape or UTF-8 sequence is not clean', () => {
+    assert.equal(endsClean(Buffer.from('abc\r\n')), true);
+    assert.equal(endsClean(Buffer.from('abc\x1b[01;3', 'latin1')), false);
+    assert.equal(endsClean(Buffer.from('abc\x1b[01;34m', 'latin1')), true);
+    assert.equal(endsClean(Buffer.from([0x61, 0xc3])), false);
+    assert.equal(endsClean(Buffer.from('\x1b]0;' + 'x'.repeat(300), 'latin1')), false);
+  });
+  it('a command after megabytes of output is read the same', () => {
+    const s = session();
+    s.shell();
+    s.out(PROMPT);
+    s.type('cat big.log');
+    s.in('\r');
+    s.out(ACCEPT);
+    const body = lines(20_000, '2026-12-02T15:18:00Z \x1b[32mINFO\x1b[0m request ok\r\n');
+    for (let off = 0; off < body.length; off += 32 * 1024) s.out(body.subarray(off, off + 32 * 1024));
+    s.out(PROMPT);
+    s.type('echo after');
+    s.in('\r');
+    s.out(`${ACCEPT}after\r\n${PROMPT}`);
+    const commands = reconstructCommands(s.records);
+    assert.deepEqual(
+      commands.map((c) => [c.text, c.confident]),
+      [
+        ['cat big.log', true],
+        ['echo after', true],
+      ],
+    );
   });
 });
 

@@ -14,8 +14,12 @@ interface CoreWithWriteSync {
   readonly coreService: { readonly isCursorHidden: boolean };
 }
 
-/** Lines kept above the screen: enough for a pasted block or a long wrapped line to stay readable. */
-const SCROLLBACK = 2000;
+/**
+ * Lines kept above the screen: enough for a pasted block or a long wrapped line to stay readable, small
+ * enough that a terminal costs a few hundred KiB (a gate runs one per interactive session). A pasted
+ * block longer than this is read from what is still on the screen.
+ */
+const SCROLLBACK = 200;
 const MIN_COLS = 2;
 const MIN_ROWS = 1;
 /** Sizes beyond these are recorded values we do not trust (a hostile client's PTY_REQ): clamped. */
@@ -61,6 +65,10 @@ export class Screen {
       clamp(cols, MIN_COLS, MAX_COLS, this.#term.cols),
       clamp(rows, MIN_ROWS, MAX_ROWS, this.#term.rows),
     );
+  }
+
+  get rows(): number {
+    return this.#term.rows;
   }
 
   /** True while a full-screen program has the alternate screen (vim, less, top). */
@@ -131,12 +139,13 @@ export class Screen {
     start: LineStart,
     lowest: IMarker | undefined,
     prompts: readonly string[],
-  ): { text: string; prompt?: string; moved: boolean } | undefined {
-    const first = start.marker.line;
-    if (start.marker.isDisposed || first < 0) return undefined;
+  ): { text: string; prompt?: string; moved: boolean; midLine?: boolean } | undefined {
     const b = this.#term.buffer.active;
     const cursor = this.#cursorRow();
-    if (first > cursor) return undefined;
+    // The marked row is gone or below the cursor when the screen was cleared (Ctrl-L, `clear`) while the
+    // line was typed: the shell redrew it at the top, so search the visible screen instead.
+    const marked = !start.marker.isDisposed && start.marker.line >= 0 && start.marker.line <= cursor;
+    const first = marked ? start.marker.line : this.#logicalStart(Math.max(b.baseY, 0));
     const low = lowest && !lowest.isDisposed && lowest.line > cursor ? lowest.line : cursor;
     const end = this.#logicalEnd(low);
     const wanted = prompts.filter((p) => p !== '');
@@ -144,8 +153,16 @@ export class Screen {
       if (b.getLine(r)?.isWrapped) continue;
       const head = this.text(r, this.#logicalEnd(r));
       const prompt = wanted.find((p) => startsWithPrompt(head, p));
-      if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first };
+      if (prompt !== undefined) return { text: this.text(r, end), prompt, moved: r !== first || !marked };
     }
+    // A prompt printed after other text on its row (a terminal reply the tty echoed, output without a
+    // final newline): the text after the prompt's last occurrence on the cursor's line.
+    const own = this.text(this.#logicalStart(cursor), end);
+    for (const prompt of wanted) {
+      const at = own.lastIndexOf(prompt);
+      if (at > 0) return { text: own.slice(at), prompt, moved: true, midLine: true };
+    }
+    if (!marked) return { text: own, moved: true };
     return { text: this.text(first, end), moved: false };
   }
 

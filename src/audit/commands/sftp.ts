@@ -74,6 +74,7 @@ export function sftpCommands(op: JsonObject): string[] {
     case 'fstatvfs@openssh.com':
     case 'limits@openssh.com':
     case 'fsync@openssh.com':
+    case 'users-groups-by-id@openssh.com':
     case 'channel-closed':
     case 'parser-stopped':
       return [];

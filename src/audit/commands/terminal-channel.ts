@@ -10,6 +10,7 @@
  * - Confidence: when the whole line was plain typing, the screen must show exactly what was typed; when
  *   the prompt is not found on the line, or the Enter was never echoed, the command is not confident.
  */
+import { elisionPoint, endsClean } from './elide.js';
 import { InputScanner } from './input-scanner.js';
 import type { IMarker } from '@xterm/headless';
 import { Screen, startsWithPrompt, type LineStart } from './screen.js';
@@ -46,6 +47,7 @@ interface PendingEnter {
 }
 
 const LF = 0x0a;
+const CRLF = new Uint8Array([0x0d, 0x0a]);
 const MAX_TYPED = 4096;
 const MAX_PENDING = 64;
 const MAX_PROMPTS = 8;
@@ -75,6 +77,8 @@ export class TerminalChannel {
   readonly #pending: PendingEnter[] = [];
   /** Prompts of confident lines, most recent first: used to read a type-ahead line. */
   readonly #prompts: string[] = [];
+  /** The last output written ended outside any escape or UTF-8 sequence. */
+  #clean = true;
 
   constructor(cols: unknown, rows: unknown) {
     this.#screen = new Screen(cols, rows);
@@ -130,7 +134,16 @@ export class TerminalChannel {
       this.#screen.write(bytes.subarray(lf, lf + 1));
       from = lf + 1;
     }
-    this.#screen.write(bytes.subarray(from));
+    let rest = bytes.subarray(from);
+    if (this.#pending.length === 0 && !this.#line && this.#clean && !this.#screen.fullScreen) {
+      const cut = elisionPoint(rest, this.#screen.rows + 1);
+      if (cut > 0) {
+        this.#screen.write(CRLF);
+        rest = rest.subarray(cut);
+      }
+    }
+    this.#screen.write(rest);
+    this.#clean = endsClean(bytes);
     this.#trackLowest();
     return out;
   }
@@ -199,6 +212,10 @@ export class TerminalChannel {
     const search = ISEARCH.exec(text);
     if (read.prompt !== undefined) {
       text = afterPrompt(text, read.prompt) ?? text;
+      if (read.midLine) {
+        confident = false;
+        note ??= 'the prompt was not at the start of its line';
+      }
     } else if (search) {
       text = text.slice(search[0].length);
     } else if (p.line.prompt.trim() === '') {

@@ -1,5 +1,5 @@
 /**
- * Derives what the auditor-side index holds (docs/AUDITOR.md §8.3) from a log: session summaries
+ * Derives what the auditor-side index holds (docs/AUDITOR.md §9.3) from a log: session summaries
  * (sessions.ts) and commands (commands/reconstruct.ts), and the Merkle tree over the leaves it read,
  * which binds the index to the log it came from.
  *

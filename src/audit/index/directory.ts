@@ -1,5 +1,5 @@
 /**
- * The index directory on the auditor's machine (docs/AUDITOR.md §8.3): where it lives, its permissions
+ * The index directory on the auditor's machine (docs/AUDITOR.md §9.3): where it lives, its permissions
  * (0700 directories, 0600 files: it holds plaintext derived from sealed sessions), its lock, and its
  * files (format.ts). Writes are crash-safe: commands.jsonl is appended (and trusted only up to the length
  * INDEX.json records), the other files are replaced by rename, and INDEX.json is renamed last.

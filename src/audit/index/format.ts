@@ -1,5 +1,5 @@
 /**
- * The auditor-side index's files (docs/AUDITOR.md §8.3). One directory per (log, recipient key):
+ * The auditor-side index's files (docs/AUDITOR.md §9.3). One directory per (log, recipient key):
  *
  * | file | content |
  * |---|---|

@@ -1,5 +1,5 @@
 /**
- * Sessions and commands of a log, through the auditor-side index (docs/AUDITOR.md §8.3).
+ * Sessions and commands of a log, through the auditor-side index (docs/AUDITOR.md §9.3).
  *
  * The index is trusted only while it is bound to the log: same origin, same leaf 0, same recipient key;
  * the log is at least as long; the hash of the last indexed leaf is unchanged; and every checkpoint

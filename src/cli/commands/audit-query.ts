@@ -1,17 +1,17 @@
 /**
- * What `sealgate sessions` and `sealgate commands` share (docs/AUDITOR.md §8): the source and key
+ * What `sealgate sessions` and `sealgate commands` share (docs/AUDITOR.md §9): the source and key
  * (as `decrypt` takes them), the filters, the audit event of every run (FORMAT.md §6.1), the index
  * (src/audit/index), progress on a TTY, and the notes on stderr.
  */
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
+import { logAuditorRead } from '../../audit/auditor-read.js';
 import { DecryptError } from '../../audit/decrypt.js';
 import { AuditError } from '../../audit/errors.js';
 import { openIndexedLog, type IndexedLog } from '../../audit/index/indexed-log.js';
 import { grepPattern, parseTime, sessionPrefix, type Filters } from '../../audit/query.js';
 import { openLogSource, type LogSource } from '../../audit/source.js';
-import { auditEvent, spoolAuditEvent, SPOOL_DIR, type AuditEvent } from '../../seal/audit-spool.js';
 import { recipientKeyId } from '../../seal/segment-keys.js';
 import { UsageError } from '../errors.js';
 import { readSecret } from '../secrets.js';
@@ -82,38 +82,34 @@ async function loadKey(provider: CryptoProvider, opts: AuditQueryOptions): Promi
 }
 
 /**
- * FORMAT.md §6.1: one audit event per run, spooled before anything is read (as decrypt does): into the
- * store's spool (failing that, nothing is read), and into `--audit-spool DIR` if given.
+ * FORMAT.md §6.1: one audit event per run, spooled before anything is read (logAuditorRead, as decrypt):
+ * into the store's spool (failing that, nothing is read), and into `--audit-spool DIR` if given. These
+ * commands do not run verify first (docs/AUDITOR.md §9): the event says `verified: false`.
  */
 function logRun(
-  action: AuditEvent['action'],
+  action: 'sessions' | 'commands',
   source: LogSource,
   keyId: string,
+  fips: boolean,
   details: Record<string, unknown>,
   auditSpool: string | undefined,
 ): void {
-  const event = auditEvent(action, {
-    source: resolve(source.path),
-    source_kind: source.kind,
-    origin: source.origin,
-    key_id: keyId,
-    ...details,
-  });
-  const spools = [
-    ...(source.kind === 'store' ? [resolve(source.path, SPOOL_DIR)] : []),
-    ...(auditSpool ? [resolve(auditSpool)] : []),
-  ];
-  for (const dir of spools) {
-    try {
-      spoolAuditEvent(dir, event);
-    } catch (err) {
-      throw new UsageError(
-        `cannot log this ${action} run into ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); ` +
-          'nothing was read',
-      );
-    }
+  let logged;
+  try {
+    logged = logAuditorRead({
+      action,
+      source,
+      keyId,
+      verification: { verified: false },
+      fips,
+      ...(auditSpool !== undefined ? { auditSpool } : {}),
+      details,
+    });
+  } catch (err) {
+    if (err instanceof AuditError) throw new UsageError(err.message);
+    throw err;
   }
-  if (spools.length === 0) {
+  if (logged.spools.length === 0) {
     note(
       `notice: this ${action} run on a bundle was not logged to a gate (give --audit-spool DIR to spool its audit event)`,
     );
@@ -171,11 +167,8 @@ export async function runQuery(
       action,
       source,
       keyId,
-      {
-        ...details,
-        index: opts.index === false ? 'none' : indexDir ? resolve(indexDir) : 'default',
-        fips: provider.info().fipsMode,
-      },
+      provider.info().fipsMode,
+      { ...details, index: opts.index === false ? 'none' : indexDir ? resolve(indexDir) : 'default' },
       opts.auditSpool,
     );
     let log: IndexedLog;

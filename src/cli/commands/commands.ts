@@ -1,5 +1,5 @@
 /**
- * `sealgate commands SOURCE --key …`: every command of every session (docs/AUDITOR.md §8.2), in log
+ * `sealgate commands SOURCE --key …`: every command of every session (docs/AUDITOR.md §9.2), in log
  * order, with its session, gate user, target, time and derivation (`exec`, `terminal`, `sftp`), as a
  * table or JSON lines (`--json`: one CommandLine per line). Filters as `sessions`, by the command's
  * own time, plus `--grep REGEX` (a JavaScript regular expression on the text; `-i` ignores case).

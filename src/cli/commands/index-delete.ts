@@ -1,5 +1,5 @@
 /**
- * `sealgate index delete`: removes the auditor-side index (docs/AUDITOR.md §8.3), which holds plaintext
+ * `sealgate index delete`: removes the auditor-side index (docs/AUDITOR.md §9.3), which holds plaintext
  * derived from sealed sessions. `SOURCE`: every index of that log (all keys); `--index DIR`: that
  * directory; `--all`: every index under the default root. Only index files are ever deleted.
  */

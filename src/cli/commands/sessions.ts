@@ -1,5 +1,5 @@
 /**
- * `sealgate sessions SOURCE --key …`: one row per session (docs/AUDITOR.md §8.1), as a table or, with
+ * `sealgate sessions SOURCE --key …`: one row per session (docs/AUDITOR.md §9.1), as a table or, with
  * `--json`, as JSON lines (one SessionSummary per line). Filters: `--user` (gate user), `--target`,
  * `--since` / `--until` (the session was active in the window), `--session` (an id or a prefix).
  */
