@@ -9,8 +9,9 @@
  *
  * The store is built once (bench/lib/audit-store.ts, sealed through SealedLog) and cached in
  * .cache/bench/; `--fresh` builds it again. Measured in the same run:
- *   (a) baseline: `sealgate decrypt STORE -o FILE` (every record opened and written as JSON lines) and
- *       `grep -c 'kubectl delete' FILE` over its output;
+ *   (a) baseline: `sealgate decrypt STORE --no-verify -o FILE` (every record opened and written as JSON
+ *       lines) and `grep -c 'kubectl delete' FILE` over its output (which finds only exec commands: a
+ *       typed command is one keystroke per record);
  *   (b) first run: the command above with an empty `--index DIR` (decrypt + session summaries + command
  *       reconstruction + writing the index); MB/s = bytes of entries.bin / wall time;
  *   (c) later runs (`--runs` of them): the same command, the index current: wall time.

@@ -186,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
 
   /** The options `sessions` and `commands` share (docs/AUDITOR.md §9). */
   const queryOptions = (c: Command): Command =>
-    c
+    addReadTrustOptions(c)
       .argument('<source>', 'a store directory or an export bundle directory')
       .requiredOption(
         '--key <ref>',

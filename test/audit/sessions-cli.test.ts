@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -68,6 +69,8 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
   let devKey: string;
   let env: NodeJS.ProcessEnv;
   let keyDir: string;
+  /** The signers' public keys: every read is verified first, as decrypt's. */
+  let trust: string[];
 
   before(async () => {
     sshd = await startSshd();
@@ -87,6 +90,10 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     const keyFile = join(fx.dir, 'recipient.key.pem');
     writeFileSync(keyFile, fx.provider.exportPrivateKey(fx.recipient), { mode: 0o600 });
     keyArg = `file:${keyFile}`;
+    const trusted = join(fx.dir, 'trusted-signers');
+    mkdirSync(trusted);
+    writeFileSync(join(trusted, 'signer.pub.pem'), fx.signer.publicKey.spkiPem());
+    trust = ['--keys', trusted];
     env = { XDG_CACHE_HOME: join(fx.dir, 'cache') };
 
     const a = await fx.ssh('ops+local', ['echo alpha; exit 3']);
@@ -114,13 +121,13 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
   const sealgate = (args: string[]) => runCli(args, env);
 
   async function sessionsJson(extra: string[] = []): Promise<SessionSummary[]> {
-    const r = await sealgate(['sessions', store, '--key', keyArg, '--json', ...extra]);
+    const r = await sealgate(['sessions', store, '--key', keyArg, ...trust, '--json', ...extra]);
     assert.equal(r.status, 0, showRun(r));
     return jsonLines<SessionSummary>(r.stdout);
   }
 
   async function commandsJson(extra: string[] = []): Promise<CommandLine[]> {
-    const r = await sealgate(['commands', store, '--key', keyArg, '--json', ...extra]);
+    const r = await sealgate(['commands', store, '--key', keyArg, ...trust, '--json', ...extra]);
     assert.equal(r.status, 0, showRun(r));
     return jsonLines<CommandLine>(r.stdout);
   }
@@ -154,7 +161,7 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
   });
 
   it('sessions prints a table by default', async () => {
-    const r = await sealgate(['sessions', store, '--key', keyArg]);
+    const r = await sealgate(['sessions', store, '--key', keyArg, ...trust]);
     assert.equal(r.status, 0, showRun(r));
     const lines = r.stdout.split('\n').filter((l) => /[0-9a-f]{12}/.test(l));
     assert.equal(lines.length, 3, r.stdout);
@@ -176,7 +183,7 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
       (await sessionsJson(['--session', one.slice(0, 12)])).map((r) => r.session),
       [one],
     );
-    const bad = await sealgate(['sessions', store, '--key', keyArg, '--since', 'last tuesday']);
+    const bad = await sealgate(['sessions', store, '--key', keyArg, ...trust, '--since', 'last tuesday']);
     assert.equal(bad.status, 2, showRun(bad));
     assert.match(bad.stderr, /--since "last tuesday"/);
     assert.doesNotMatch(bad.stderr, STACK_LINE);
@@ -204,11 +211,11 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     assert.ok(bySession.length >= 2 && bySession.every((c) => c.session === typed.session));
     assert.deepEqual(await commandsJson(['--until', '2020-01-01']), []);
 
-    const table = await sealgate(['commands', store, '--key', keyArg, '--grep', 'typed']);
+    const table = await sealgate(['commands', store, '--key', keyArg, ...trust, '--grep', 'typed']);
     assert.equal(table.status, 0, showRun(table));
     assert.match(table.stdout, /echo typed-\$\(\(6\*7\)\)/);
     assert.match(table.stdout, /terminal/);
-    const badRe = await sealgate(['commands', store, '--key', keyArg, '--grep', '(']);
+    const badRe = await sealgate(['commands', store, '--key', keyArg, ...trust, '--grep', '(']);
     assert.equal(badRe.status, 2, showRun(badRe));
   });
 
@@ -218,7 +225,7 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     const bundle = join(fx.dir, 'bundle');
     const exp = await sealgate(['export', store, '-o', bundle, '--signer-key', `file:${signerFile}`]);
     assert.equal(exp.status, 0, showRun(exp));
-    const r = await sealgate(['sessions', bundle, '--key', keyArg, '--json']);
+    const r = await sealgate(['sessions', bundle, '--key', keyArg, ...trust, '--json']);
     assert.equal(r.status, 0, showRun(r));
     const fromBundle = jsonLines<SessionSummary>(r.stdout).map((x) => x.session);
     const fromStore = (await sessionsJson()).map((x) => x.session);
@@ -226,7 +233,16 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     assert.ok(fromBundle.length >= 3);
     assert.match(r.stderr, /was not logged to a gate/);
     const spool = join(fx.dir, 'auditor-spool');
-    const logged = await sealgate(['commands', bundle, '--key', keyArg, '--audit-spool', spool, '--json']);
+    const logged = await sealgate([
+      'commands',
+      bundle,
+      '--key',
+      keyArg,
+      ...trust,
+      '--audit-spool',
+      spool,
+      '--json',
+    ]);
     assert.equal(logged.status, 0, showRun(logged));
     assert.equal(readdirSync(spool).filter((n) => n.endsWith('.json')).length, 1);
   });
@@ -234,7 +250,7 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
   it('every run spools an audit event into the store (action sessions / commands)', async () => {
     const spool = join(store, 'audit-spool');
     const before = new Set(existsSync(spool) ? readdirSync(spool) : []);
-    const r = await sealgate(['commands', store, '--key', keyArg, '--grep', 'alpha']);
+    const r = await sealgate(['commands', store, '--key', keyArg, ...trust, '--grep', 'alpha', '--rebuild']);
     assert.equal(r.status, 0, showRun(r));
     const fresh = readdirSync(spool).filter((n) => !before.has(n) && n.endsWith('.json'));
     assert.equal(fresh.length, 1);
@@ -245,6 +261,51 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     assert.equal(event.action, 'commands');
     assert.equal(event.details.origin, 'test.sealgate/ssh');
     assert.deepEqual(event.details.filters, { grep: 'alpha' });
+    assert.equal(event.details.verified, true); // --rebuild: the log was read, verified first
+  });
+
+  it('verifies before it reads: no trust root is refused; --no-verify warns; a current index needs no re-read', async () => {
+    const idx = join(fx.dir, 'idx-verify');
+    const none = await sealgate(['sessions', store, '--key', keyArg, '--index', idx]);
+    assert.equal(none.status, 2, showRun(none));
+    assert.match(none.stderr, /no signer keys: give the checkpoint signers. public keys \(--keys DIR\)/);
+    const unverified = await sealgate([
+      'sessions',
+      store,
+      '--key',
+      keyArg,
+      '--no-verify',
+      '--index',
+      idx,
+      '--json',
+    ]);
+    assert.equal(unverified.status, 0, showRun(unverified));
+    assert.match(unverified.stderr, /WARNING: --no-verify/);
+    // An index written by an unverified read: a verified run verifies the log before it uses it.
+    const again = await sealgate(['sessions', store, '--key', keyArg, '--index', idx]);
+    assert.equal(again.status, 2, showRun(again));
+    const verified = await sealgate([
+      'sessions',
+      store,
+      '--key',
+      keyArg,
+      ...trust,
+      '--index',
+      join(fx.dir, 'idx-v2'),
+    ]);
+    assert.equal(verified.status, 0, showRun(verified));
+    // Built from a verified read and current: answered from the index, no trust options needed.
+    const current = await sealgate([
+      'sessions',
+      store,
+      '--key',
+      keyArg,
+      '--index',
+      join(fx.dir, 'idx-v2'),
+      '--json',
+    ]);
+    assert.equal(current.status, 0, showRun(current));
+    assert.equal(jsonLines(current.stdout).length, jsonLines(unverified.stdout).length);
   });
 
   it('the default index lives under $XDG_CACHE_HOME/sealgate/index, 0700 / 0600, and index delete removes it', async () => {
@@ -262,7 +323,15 @@ describe('sealgate sessions and commands (real gate, sshd and ssh)', () => {
     const del = await sealgate(['index', 'delete', store]);
     assert.equal(del.status, 0, showRun(del));
     assert.ok(!existsSync(join(root, logDir!)));
-    const inside = await sealgate(['sessions', store, '--key', keyArg, '--index', join(store, 'idx')]);
+    const inside = await sealgate([
+      'sessions',
+      store,
+      '--key',
+      keyArg,
+      ...trust,
+      '--index',
+      join(store, 'idx'),
+    ]);
     assert.equal(inside.status, 2, showRun(inside));
     assert.match(inside.stderr, /inside the source/);
   });

@@ -62,6 +62,8 @@ export interface IndexMeta {
   readonly roots: [number, string][];
   /** The first leaf of the earliest session still open: an update decrypts again from here. */
   readonly resume_from: number;
+  /** Whether every run that derived this index verified the log first (verify before read). */
+  readonly verified?: boolean;
   /** Bytes of commands.jsonl that belong to the index (a torn append beyond them is dropped). */
   readonly commands_bytes: number;
   readonly commands: number;

@@ -48,6 +48,8 @@ export interface IndexedLog {
   readonly bytesRead: number;
   /** The decryption's summary, when one ran. */
   readonly summary?: DecryptSummary;
+  /** Whether the read that last wrote the index was verified (`current` runs read no entries). */
+  readonly indexVerified?: boolean;
 }
 
 export interface IndexedLogOptions {
@@ -63,6 +65,13 @@ export interface IndexedLogOptions {
   readonly rebuild?: boolean;
   /** Entries read so far in this run, of `total`. */
   readonly onProgress?: (entries: number, total: number) => void;
+  /**
+   * Called once before any entry is decrypted (verify before read, and the audit event); returns
+   * whether the read is verified, which the index records. It may throw to refuse the read.
+   */
+  readonly beforeRead?: () => boolean;
+  /** An index written by an unverified read is not enough: call beforeRead even when it is current. */
+  readonly requireVerified?: boolean;
 }
 
 /**
@@ -122,14 +131,18 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
   const size = sourceSize(source);
   const progress = (from: number) => (n: number) =>
     opts.onProgress?.(n, Math.max(0, (size ?? source.entryCount) - from));
-  const fresh = (): Promise<Derived> =>
-    derive({
+  let verified: boolean | undefined;
+  const before = (): boolean => (verified ??= opts.beforeRead ? opts.beforeRead() : false);
+  const fresh = (): Promise<Derived> => {
+    before();
+    return derive({
       provider,
       entries: (f) => source.entries(f),
       key,
       checkpointSizes: sizes,
       onProgress: progress(0),
     });
+  };
   const direct = async (reason: string): Promise<IndexedLog> => {
     const d = await fresh();
     return {
@@ -168,6 +181,7 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
         leaves,
       });
       if (reason === undefined && meta.size === size) {
+        if (opts.requireVerified && meta.verified !== true) before();
         return {
           sessions: index.readSessions(),
           commands: () => index.commands(meta),
@@ -175,9 +189,11 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
           dir,
           entriesRead: 0,
           bytesRead: 0,
+          indexVerified: meta.verified === true || verified === true,
         };
       }
       if (reason === undefined) {
+        before();
         const d = await derive({
           provider,
           entries: (f) => source.entries(f),
@@ -195,7 +211,15 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
         });
         reason = contradiction(d.roots, claims);
         if (reason === undefined) {
-          const written = save(index, d, meta, firstLeaf, source.origin, meta.commands_bytes);
+          const written = save(
+            index,
+            d,
+            meta,
+            firstLeaf,
+            source.origin,
+            meta.commands_bytes,
+            verified === true,
+          );
           return result(index, d, written, 'updated', dir);
         }
       }
@@ -215,7 +239,7 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
         summary: d.summary,
       };
     }
-    const written = save(index, d, undefined, firstLeaf, source.origin, 0);
+    const written = save(index, d, undefined, firstLeaf, source.origin, 0, verified === true);
     return result(index, d, written, meta || reason ? 'rebuilt' : 'built', dir, reason);
   } finally {
     index.unlock();
@@ -239,6 +263,7 @@ function result(
     entriesRead: d.summary.entries,
     bytesRead: d.bytesRead,
     summary: d.summary,
+    indexVerified: meta.verified === true,
   };
 }
 
@@ -249,6 +274,7 @@ function save(
   firstLeaf: string,
   origin: string,
   fromBytes: number,
+  verified: boolean,
 ): IndexMeta {
   const roots = new Map<number, string>(previous?.roots ?? []);
   for (const [s, r] of d.roots) roots.set(s, r);
@@ -266,6 +292,8 @@ function save(
       last_leaf: d.lastLeaf || previous?.last_leaf || '',
       roots: [...roots.entries()].sort((a, b) => a[0] - b[0]),
       resume_from: d.resumeFrom,
+      // An update keeps "verified" only if every run that wrote the index was verified.
+      verified: verified && (previous === undefined || previous.verified === true),
       commands,
       sessions: d.sessions.length,
       created: previous?.created ?? now,

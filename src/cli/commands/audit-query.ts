@@ -6,7 +6,6 @@
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
-import { logAuditorRead } from '../../audit/auditor-read.js';
 import { DecryptError } from '../../audit/decrypt.js';
 import { AuditError } from '../../audit/errors.js';
 import { openIndexedLog, type IndexedLog } from '../../audit/index/indexed-log.js';
@@ -14,9 +13,11 @@ import { grepPattern, parseTime, sessionPrefix, type Filters } from '../../audit
 import { openLogSource, type LogSource } from '../../audit/source.js';
 import { recipientKeyId } from '../../seal/segment-keys.js';
 import { UsageError } from '../errors.js';
+import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
+import type { ReadVerification } from '../../audit/verified-source.js';
 import { readSecret } from '../secrets.js';
 
-export interface AuditQueryOptions {
+export interface AuditQueryOptions extends ReadTrustCliOptions {
   readonly key: string;
   readonly passphraseFile?: string;
   readonly passphraseEnv?: string;
@@ -81,38 +82,10 @@ async function loadKey(provider: CryptoProvider, opts: AuditQueryOptions): Promi
   }
 }
 
-/**
- * FORMAT.md §6.1: one audit event per run, spooled before anything is read (logAuditorRead, as decrypt):
- * into the store's spool (failing that, nothing is read), and into `--audit-spool DIR` if given. These
- * commands do not run verify first (docs/AUDITOR.md §9): the event says `verified: false`.
- */
-function logRun(
-  action: 'sessions' | 'commands',
-  source: LogSource,
-  keyId: string,
-  fips: boolean,
-  details: Record<string, unknown>,
-  auditSpool: string | undefined,
-): void {
-  let logged;
-  try {
-    logged = logAuditorRead({
-      action,
-      source,
-      keyId,
-      verification: { verified: false },
-      fips,
-      ...(auditSpool !== undefined ? { auditSpool } : {}),
-      details,
-    });
-  } catch (err) {
-    if (err instanceof AuditError) throw new UsageError(err.message);
-    throw err;
-  }
-  if (logged.spools.length === 0) {
-    note(
-      `notice: this ${action} run on a bundle was not logged to a gate (give --audit-spool DIR to spool its audit event)`,
-    );
+/** verifyForRead's refusal (exit 1, already reported on stderr), carried out of the index's callback. */
+class ReadRefused extends Error {
+  constructor(readonly status: number) {
+    super('read refused');
   }
 }
 
@@ -163,14 +136,22 @@ export async function runQuery(
   try {
     const keyId = Buffer.from(recipientKeyId(provider, key.publicKey)).toString('hex');
     const indexDir = typeof opts.index === 'string' ? opts.index : undefined;
-    logRun(
-      action,
-      source,
-      keyId,
-      provider.info().fipsMode,
-      { ...details, index: opts.index === false ? 'none' : indexDir ? resolve(indexDir) : 'default' },
-      opts.auditSpool,
-    );
+    const fips = provider.info().fipsMode;
+    const logRun = (verification: ReadVerification, extra: Record<string, unknown> = {}): void =>
+      logRead({
+        action,
+        source,
+        keyId,
+        verification,
+        fips,
+        ...(opts.auditSpool !== undefined ? { auditSpool: opts.auditSpool } : {}),
+        details: {
+          ...details,
+          index: opts.index === false ? 'none' : indexDir ? resolve(indexDir) : 'default',
+          ...extra,
+        },
+      });
+    let logged = false;
     let log: IndexedLog;
     try {
       log = await openIndexedLog({
@@ -181,9 +162,19 @@ export async function runQuery(
         ...(indexDir ? { dir: resolve(indexDir) } : {}),
         rebuild: Boolean(opts.rebuild),
         onProgress: (n, total) => bar.update(n, total),
+        // Verify before read, then log the read (FORMAT.md §6.1), before any entry is decrypted.
+        beforeRead: () => {
+          const v = verifyForRead(provider, source, opts, action);
+          if (typeof v === 'number') throw new ReadRefused(v);
+          logRun(v);
+          logged = true;
+          return v.verified;
+        },
+        requireVerified: opts.verify !== false,
       });
     } catch (err) {
       bar.stop();
+      if (err instanceof ReadRefused) return err.status;
       if (err instanceof DecryptError) {
         const stop = err.index === undefined ? '' : '; nothing was indexed';
         note(`${err.message} [${err.code}]${stop}`);
@@ -192,6 +183,10 @@ export async function runQuery(
       if (err instanceof AuditError) throw new UsageError(err.message);
       throw err;
     }
+    // Answered from the index alone: no entry was read, and the index was built from a verified read
+    // (or verification was waived with --no-verify). The read of the index is logged all the same.
+    if (!logged)
+      logRun({ verified: false }, { index_current: true, index_verified: Boolean(log.indexVerified) });
     bar.stop();
     if (log.use === 'rebuilt')
       note(`index ${log.dir ?? ''}: rebuilt (${log.reason ?? 'it no longer matched the log'})`);
