@@ -65,7 +65,8 @@ async function main(): Promise<void> {
   mkdirSync(work, { recursive: true, mode: 0o700 });
   const mb = (n: number): string => fmt(n / 1e6, 0);
   process.stdout.write(
-    `store: ${fmt(store.sessions)} sessions, ${fmt(store.commands)} commands (${store.kubectlDeletes} kubectl delete), ` +
+    `${store.signersDir ? 'verify before read: --keys' : 'a store cached without signer keys: --no-verify'}\n` +
+      `store: ${fmt(store.sessions)} sessions, ${fmt(store.commands)} commands (${store.kubectlDeletes} kubectl delete), ` +
       `${mb(store.plaintextBytes)} MB plaintext, entries.bin ${mb(entriesBytes)} MB; load ${await loadAverages()}\n`,
   );
 
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   // (a) baseline
   const jsonl = join(work, 'decrypted.jsonl');
   const dec = await timedShell(
-    'node "$1" decrypt "$2" --key "$3" -o "$4"',
+    'node "$1" decrypt "$2" --key "$3" --no-verify -o "$4"',
     [cli, store.dir, key, jsonl],
     timeout,
   );
@@ -81,7 +82,14 @@ async function main(): Promise<void> {
   rmSync(jsonl, { force: true });
   // (b) first run, (c) later runs
   const index = join(work, 'index');
-  const query = 'node "$1" commands "$2" --key "$3" --grep "kubectl delete" --since 7d --index "$4" --json';
+  // Verify before read, as an auditor runs it (the first run verifies the log; later runs are answered
+  // by the index built from that verified read). A store cached before signersDir existed: --no-verify.
+  // The store's clock is simulated (30 days pass while it is built in minutes), so its heartbeats are
+  // days apart: verify is told so.
+  const trust = store.signersDir
+    ? `--keys "${store.signersDir}" --heartbeat-seconds 10000000`
+    : '--no-verify';
+  const query = `node "$1" commands "$2" --key "$3" ${trust} --grep "kubectl delete" --since 7d --index "$4" --json`;
   const args = [cli, store.dir, key, index];
   const first = await timedShell(query, args, timeout);
   const later: number[] = [];
@@ -92,7 +100,7 @@ async function main(): Promise<void> {
     hits = r.stdout.split('\n').filter(Boolean).length;
   }
   const all = await timedShell(
-    'node "$1" commands "$2" --key "$3" --grep "kubectl delete" --index "$4" --json | wc -l',
+    `node "$1" commands "$2" --key "$3" ${trust} --grep "kubectl delete" --index "$4" --json | wc -l`,
     args,
     timeout,
   );

@@ -30,6 +30,8 @@ export interface AuditStore {
   readonly dir: string;
   /** The recipient private key, PEM (unencrypted: a benchmark key). */
   readonly keyFile: string;
+  /** A directory with the checkpoint signer's public key, for `--keys`. */
+  readonly signersDir?: string;
   readonly sessions: number;
   readonly commands: number;
   readonly kubectlDeletes: number;
@@ -128,6 +130,9 @@ export async function buildAuditStore(
   const signer = await provider.generateKey({ type: 'ec', curve: 'P-384' });
   const keyFile = join(dir, 'recipient.key.pem');
   writeFileSync(keyFile, provider.exportPrivateKey(recipient), { mode: 0o600 });
+  const signersDir = join(dir, 'signers');
+  mkdirSync(signersDir, { mode: 0o700 });
+  writeFileSync(join(signersDir, 'signer.pub.pem'), signer.publicKey.spkiPem());
   // Times: 30 days ago to now, spread evenly over the records.
   const startUs = BigInt(Date.now() - 30 * 86400e3) * 1000n;
   const spanUs = 30n * 86400n * 1_000_000n;
@@ -259,6 +264,7 @@ export async function buildAuditStore(
   return {
     dir: join(dir, 'store'),
     keyFile,
+    signersDir,
     sessions: opts.sessions,
     commands,
     kubectlDeletes,
