@@ -30,11 +30,14 @@ export function describeKey(key: KeyObject): KeyAlgorithm {
 
 export class OpenSslPublicKey implements PublicKey {
   readonly algorithm: KeyAlgorithm;
+  /** The SPKI DER, exported once: key ids are computed from it for every segment a reader opens. */
+  #spki: Uint8Array | undefined;
   constructor(readonly keyObject: KeyObject) {
     this.algorithm = describeKey(keyObject);
   }
   spkiDer(): Uint8Array {
-    return new Uint8Array(this.keyObject.export({ type: 'spki', format: 'der' }));
+    this.#spki ??= new Uint8Array(this.keyObject.export({ type: 'spki', format: 'der' }));
+    return this.#spki.slice(); // a copy: callers may not change the cached bytes
   }
   spkiPem(): string {
     return this.keyObject.export({ type: 'spki', format: 'pem' }).toString();
