@@ -30,6 +30,7 @@ import {
   type SystemTypeName,
 } from '../seal/format/types.js';
 import { SegmentOpener } from '../seal/opener.js';
+import { Lookahead } from './lookahead.js';
 import { recipientKeyId } from '../seal/segment-keys.js';
 import {
   dataFields,
@@ -216,6 +217,8 @@ type SegmentState = OpenSegment | 'not-addressed' | 'other-session' | 'failed';
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const PROGRESS_EVERY = 1024;
+/** Entries read ahead of the one being decrypted (see Lookahead). */
+const LOOKAHEAD = 4096;
 const SESSION_HEX = /^[0-9a-fA-F]{32}$/;
 
 /** The SealError codes the opener and decoders throw that decrypt reports under the same name. */
@@ -310,7 +313,13 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
     const segments = new Map<string, SegmentState>();
     const summary = this.summary;
     let sessionSeen = false;
-    const iterator = this.input[Symbol.iterator]();
+    // Segment headers addressed to the key are unwrapped as they are read ahead (LOOKAHEAD entries before
+    // they are reached), so the RSA work overlaps the records before them; the result is awaited in order.
+    const unwrapping = new Map<number, Promise<SegmentOpener>>();
+    const iterator = new Lookahead(this.input[Symbol.iterator](), LOOKAHEAD, (entry) => {
+      const opening = this.#startUnwrap(entry, session);
+      if (opening) unwrapping.set(entry.index, opening);
+    });
     for (;;) {
       let next: IteratorResult<EntryInput>;
       try {
@@ -351,7 +360,9 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
               break;
             }
             segments.set(id, 'failed'); // until the commitment is checked
-            const opener = await SegmentOpener.open(this.provider, bytes, this.key);
+            const early = unwrapping.get(index);
+            unwrapping.delete(index);
+            const opener = await (early ?? SegmentOpener.open(this.provider, bytes, this.key));
             const resumes = this.options.rangeFrom !== undefined && index < this.options.rangeFrom;
             segments.set(id, {
               opener,
@@ -420,6 +431,25 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
           (others > 0 ? `; ${others} segment${others === 1 ? ' is' : 's are'} sealed to other keys` : ''),
       );
     }
+  }
+
+  /**
+   * Starts opening a segment header read ahead, when it is addressed to the key (and of the selected
+   * session); undefined otherwise. A header that does not decode is left for the in-order pass to report.
+   */
+  #startUnwrap(entry: EntryInput, session: string | undefined): Promise<SegmentOpener> | undefined {
+    if (entry.bytes[0] !== EntryKind.SEGMENT_HEADER) return undefined;
+    let header: ReturnType<typeof decodeSegmentHeader>;
+    try {
+      header = decodeSegmentHeader(entry.bytes);
+    } catch {
+      return undefined;
+    }
+    if (session !== undefined && hex(header.sessionId) !== session) return undefined;
+    if (!header.recipients.some((r) => this.provider.equal(r.keyId, this.#keyIdBytes))) return undefined;
+    const opening = SegmentOpener.open(this.provider, entry.bytes, this.key);
+    opening.catch(() => undefined); // reported when the header is reached, in order
+    return opening;
   }
 
   /** Opens one record, or returns undefined for a record of a segment that is not ours to open. */

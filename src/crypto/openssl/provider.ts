@@ -15,12 +15,12 @@ import {
   generateKeyPairSync,
   getFips,
   hkdfSync,
-  privateDecrypt,
   publicEncrypt,
   randomBytes,
   sign,
   timingSafeEqual,
   verify,
+  webcrypto,
   type KeyObject,
 } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -52,6 +52,24 @@ const plain = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, 
 export interface OpenSslProviderOptions {
   /** Extra facts for info().details, e.g. the FIPS module's name, version and checksum. */
   readonly details?: Readonly<Record<string, string>>;
+}
+
+/** One WebCrypto key per private key object, for RSA-OAEP-SHA-256 decryption only (not extractable). */
+const oaepKeys = new WeakMap<KeyObject, Promise<webcrypto.CryptoKey>>();
+
+function oaepDecryptionKey(obj: KeyObject): Promise<webcrypto.CryptoKey> {
+  let pending = oaepKeys.get(obj);
+  if (!pending) {
+    const der = obj.export({ type: 'pkcs8', format: 'der' });
+    pending = webcrypto.subtle
+      .importKey('pkcs8', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt'])
+      .catch((err: unknown) => {
+        throw new CryptoError('WRONG_KEY_TYPE', `the key cannot decrypt RSA-OAEP: ${(err as Error).message}`);
+      })
+      .finally(() => der.fill(0));
+    oaepKeys.set(obj, pending);
+  }
+  return pending;
 }
 
 export class OpenSslProvider implements CryptoProvider {
@@ -194,18 +212,16 @@ export class OpenSslProvider implements CryptoProvider {
   ): Promise<Uint8Array> {
     this.policy.checkOaep(params);
     this.checkRsa(key.algorithm, 'RSA-OAEP');
+    const cryptoKey = await oaepDecryptionKey(privateKeyObject(key));
     try {
-      return new Uint8Array(
-        privateDecrypt(
-          {
-            key: privateKeyObject(key),
-            padding: constants.RSA_PKCS1_OAEP_PADDING,
-            oaepHash: 'sha256',
-            ...(params.label ? { oaepLabel: params.label } : {}),
-          },
-          ciphertext,
-        ),
+      // WebCrypto's RSA-OAEP (SHA-256, MGF1-SHA-256) runs on libuv's thread pool, not the main thread:
+      // a reader opening many segments unwraps the next DEKs while it decrypts records.
+      const dek = await webcrypto.subtle.decrypt(
+        { name: 'RSA-OAEP', ...(params.label ? { label: params.label } : {}) },
+        cryptoKey,
+        ciphertext,
       );
+      return new Uint8Array(dek);
     } catch (err) {
       if (err instanceof CryptoError) throw err;
       throw new CryptoError(
