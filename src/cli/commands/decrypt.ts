@@ -22,6 +22,7 @@ import { openLogSource, type LogSource } from '../../audit/source.js';
 import { auditEvent, spoolAuditEvent, SPOOL_DIR } from '../../seal/audit-spool.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readSecret } from '../secrets.js';
+import { castCommand, type CastFormat } from './cast.js';
 
 export interface DecryptCommandOptions {
   readonly key: string;
@@ -33,6 +34,11 @@ export interface DecryptCommandOptions {
   readonly recordsOnly?: boolean;
   readonly auditSpool?: string;
   readonly keepGoing?: boolean;
+  /** jsonl (default), or a cast format: cast.ts. */
+  readonly format?: 'jsonl' | CastFormat;
+  readonly channel?: string;
+  readonly input?: boolean;
+  readonly timing?: string;
 }
 
 /** System lines held back until a segment opens, so that a wrong key prints nothing but its error. */
@@ -120,7 +126,7 @@ function note(text: string): void {
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
-function openSource(path: string): LogSource {
+export function openSource(path: string): LogSource {
   try {
     return openLogSource(path);
   } catch (err) {
@@ -129,7 +135,7 @@ function openSource(path: string): LogSource {
   }
 }
 
-async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
+export async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
   const passphrase = readSecret('passphrase', { file: opts.passphraseFile, env: opts.passphraseEnv });
   try {
     const key = await provider.loadPrivateKey(opts.key, passphrase);
@@ -215,6 +221,17 @@ export async function decryptCommand(
   sourcePath: string,
   opts: DecryptCommandOptions,
 ): Promise<number> {
+  if (opts.format !== undefined && opts.format !== 'jsonl') {
+    return castCommand(provider, sourcePath, { ...opts, format: opts.format });
+  }
+  for (const [name, given] of [
+    ['--channel', opts.channel],
+    ['--input', opts.input],
+    ['--timing', opts.timing],
+  ]) {
+    if (given !== undefined)
+      throw new UsageError(`${String(name)} is for the cast formats (--format), not jsonl`);
+  }
   const session = opts.session?.toLowerCase();
   if (session !== undefined && !/^[0-9a-f]{32}$/.test(session)) {
     throw new UsageError(`--session must be a session id: 32 hex digits, not "${opts.session}"`);
