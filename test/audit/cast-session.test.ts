@@ -13,13 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ALT_BEGIN, ALT_END, ScreenText } from '../../src/audit/cast/screen-text.js';
 import { runCli, showRun, STACK_LINE, type CliRun } from '../helpers/cli.js';
 import { startGateFixture, type GateFixture, type Rec } from '../helpers/gate-fixture.js';
+import { cliPath } from '../helpers/paths.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 
 const SOCKET = `sealgate-cast-${process.pid}`;
@@ -84,6 +85,7 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
   let recs: Rec[];
   let plain: string; // session 1: no resize
   let resized: string; // session 2: a window change
+  let exec: string; // session 3: ssh host cmd, no pty
   let plainPty: { cols: number; rows: number };
 
   const sealgate = (args: string[]): Promise<CliRun> => runCli(args, { SG_CAST_PASS: PASS });
@@ -123,11 +125,15 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
     await type('two', 'stty size', /^\d+ 120$/m);
     tmux('send-keys', '-t', 'two', '-l', 'exit');
     tmux('send-keys', '-t', 'two', 'Enter');
-    recs = await fx.recordsAfterSessions(2);
+    await fx.recordsAfterSessions(2);
+
+    const r = await fx.ssh('ops+local', ['echo out-1; echo err-1 >&2; printf "caf\\303\\251\\n"']);
+    assert.equal(r.code, 0, r.stderr);
+    recs = await fx.recordsAfterSessions(3);
 
     const starts = recs.filter((r) => r.type === 'SESSION_START').map((r) => r.session);
-    assert.equal(starts.length, 2, 'two sessions recorded');
-    [plain, resized] = starts as [string, string];
+    assert.equal(starts.length, 3, 'three sessions recorded');
+    [plain, resized, exec] = starts as [string, string, string];
     const pty = recs.find((r) => r.session === plain && r.type === 'PTY_REQ');
     plainPty = { cols: Number(pty?.payload.cols), rows: Number(pty?.payload.rows) };
   });
@@ -178,7 +184,7 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
 
     // And the text is what the screen showed: no control sequences, scrolled lines kept in order.
     const lines = trimLines(text.stdout);
-    assert.doesNotMatch(text.stdout, /\x1b/);
+    assert.ok(!text.stdout.includes('\u001b'), 'no escape character');
     assert.ok(lines.includes('café ok'), text.stdout);
     assert.ok(lines.includes('typed-42'));
     assert.ok(lines.includes('red and plain'));
@@ -382,6 +388,42 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
     assert.equal(past.status, 2, showRun(past));
     assert.match(past.stderr, /past the session's last output/);
     assert.doesNotMatch(past.stderr, STACK_LINE);
+  });
+
+  it('text of an exec channel without a pty: the output as it came', async () => {
+    const r = await sealgate(['text', store, exec, ...keyArgs()]);
+    assert.equal(r.status, 0, showRun(r));
+    assert.equal(r.stdout, outputBytes(recs, exec).toString('utf8'));
+    assert.match(r.stdout, /^out-1$/m);
+    assert.match(r.stdout, /^err-1$/m);
+    assert.match(r.stdout, /^café$/m);
+  });
+
+  it("replay on a terminal: 'q' quits at once, exit 0", async () => {
+    const passFile = join(work, 'pass');
+    writeFileSync(passFile, PASS, { mode: 0o600 });
+    const rc = join(work, 'replay.rc');
+    const command = [
+      process.execPath,
+      cliPath(),
+      'replay',
+      store,
+      plain,
+      '--key',
+      `file:${keyFile}`,
+      '--passphrase-file',
+      passFile,
+      '--speed',
+      '0.01', // the session would take minutes to play
+    ]
+      .map(quote)
+      .join(' ');
+    tmux('new-session', '-d', '-s', 'replay', '-x', '100', '-y', '30', `${command}; echo $? > ${quote(rc)}`);
+    await waitForPane('replay', /\$/);
+    tmux('send-keys', '-t', 'replay', 'q');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(rc) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(readFileSync(rc, 'utf8').trim(), '0');
   });
 
   it('every cast is logged as a decrypt, with its format; bad input is one line', async () => {
