@@ -67,7 +67,7 @@ function outputBytes(recs: readonly Rec[], session: string): Buffer {
 async function render(cols: number, rows: number, bytes: Uint8Array): Promise<string[]> {
   const screen = new ScreenText(cols, rows);
   const lines = await screen.write(bytes);
-  return [...lines, ...screen.end()];
+  return [...lines, ...(await screen.end())];
 }
 
 const trimLines = (text: string): string[] =>

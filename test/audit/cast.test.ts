@@ -217,7 +217,7 @@ describe('screen text (xterm headless)', () => {
     out.push(...(await s.write(enc('$ echo \x1b[1mhi\x1b[0m\r\nhi\r\n$ abc\x08\x08XY\r\n'))));
     out.push(...(await s.write(enc(`$ ${'x'.repeat(45)}\r\n$ vim\r\n\x1b[?1049h\x1b[H\x1b[2Jin vim\r\n~`))));
     out.push(...(await s.write(enc('\x1b[?1049l$ done\r\n$ '))));
-    out.push(...s.end());
+    out.push(...(await s.end()));
     assert.deepEqual(out, [
       '$ echo hi',
       'hi',
@@ -236,7 +236,7 @@ describe('screen text (xterm headless)', () => {
   it('ten thousand lines in one write: all of them, in order, none lost', async () => {
     const s = new ScreenText(80, 24);
     const text = Array.from({ length: 10_000 }, (_, i) => `line ${i}`).join('\r\n');
-    const out = [...(await s.write(enc(text))), ...s.end()];
+    const out = [...(await s.write(enc(text))), ...(await s.end())];
     assert.equal(out.length, 10_000);
     assert.ok(!out.includes(LINES_LOST));
     assert.equal(out[9_999], 'line 9999');
@@ -245,7 +245,7 @@ describe('screen text (xterm headless)', () => {
 
   it('a program still on the alternate screen at the end gives its screen', async () => {
     const s = new ScreenText(20, 5);
-    const out = [...(await s.write(enc('$ top\r\n\x1b[?1049h\x1b[Hload 1.0'))), ...s.end()];
+    const out = [...(await s.write(enc('$ top\r\n\x1b[?1049h\x1b[Hload 1.0'))), ...(await s.end())];
     assert.deepEqual(out, ['$ top', ALT_BEGIN, 'load 1.0', ALT_END]);
   });
 });

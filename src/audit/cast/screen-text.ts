@@ -26,7 +26,9 @@ export const LINES_LOST = '[sealgate: lines scrolled away before they could be r
 
 const SCROLLBACK = 4096;
 /** At most one new line per byte (a line feed), so a piece this long cannot outrun the scrollback. */
-const PIECE = 1024;
+const PIECE = 2048;
+/** Output queued in the terminal before waiting for it to be parsed (bounds memory). */
+const SETTLE_BYTES = 1024 * 1024;
 
 interface AltScreen {
   /** The normal-buffer line the program was started from. */
@@ -60,50 +62,71 @@ export class ScreenText {
   /** The first line of the normal buffer not yet written out. */
   #next: IMarker | undefined;
   readonly #alt: AltScreen[] = [];
+  /** Lines written out by the write callbacks, not yet returned. */
+  #out: string[] = [];
+  /** Bytes queued in the terminal and not yet parsed (up to SETTLE_BYTES). */
+  #queued = 0;
 
   constructor(cols: number, rows: number) {
-    this.#term = new Terminal({ cols, rows, scrollback: SCROLLBACK, allowProposedApi: true });
+    this.#term = new Terminal({
+      cols,
+      rows,
+      scrollback: SCROLLBACK,
+      allowProposedApi: true,
+      logLevel: 'off', // xterm.js logs parse errors to the console: never into our output
+    });
     this.#next = this.#term.registerMarker(0);
   }
 
-  /** Feeds output bytes; returns the lines that scrolled off for good. */
+  /**
+   * Feeds output bytes; returns the lines that scrolled off for good so far. The bytes are queued in
+   * pieces, each followed by a callback that reads the lines it scrolled off (xterm.js runs a write's
+   * callback after parsing it and before the next), and awaited only every SETTLE_BYTES: a wait per
+   * piece would cost a timer tick each.
+   */
   async write(data: Uint8Array): Promise<string[]> {
-    const out: string[] = [];
     let pos = 0;
     while (pos < data.length) {
       const sw = altSwitch(data, pos);
       let end = Math.min(data.length, pos + PIECE);
       if (sw && sw.at < end) {
         if (sw.at === pos) {
-          this.#beforeSwitch(sw.enter);
+          const enter = sw.enter;
+          this.#term.write(new Uint8Array(0), () => this.#beforeSwitch(enter));
           const after = altSwitch(data, pos + 1);
           end = Math.min(end, after ? after.at : data.length);
         } else {
           end = sw.at;
         }
       }
-      await this.#feed(data.subarray(pos, end));
-      out.push(...this.#drain(false));
+      this.#term.write(data.subarray(pos, end), () => this.#out.push(...this.#drain(false)));
+      this.#queued += end - pos;
       pos = end;
     }
-    return out;
+    if (this.#queued >= SETTLE_BYTES) await this.#settle();
+    return this.#out.splice(0);
   }
 
-  resize(cols: number, rows: number): string[] {
+  async resize(cols: number, rows: number): Promise<string[]> {
+    await this.#settle();
     this.#term.resize(cols, rows);
-    return this.#drain(false);
+    this.#out.push(...this.#drain(false));
+    return this.#out.splice(0);
   }
 
   /** Every line not yet written: the rest of the scrolled text and the final screen. */
-  end(): string[] {
+  async end(): Promise<string[]> {
+    await this.#settle();
     if (this.#term.buffer.active.type === 'alternate') this.#snapshotAlt();
-    const lines = this.#drain(true);
+    this.#out.push(...this.#drain(true));
     this.#term.dispose();
-    return lines;
+    return this.#out.splice(0);
   }
 
-  #feed(data: Uint8Array): Promise<void> {
-    return new Promise((done) => this.#term.write(data, done));
+  /** Waits until everything queued is parsed. */
+  #settle(): Promise<void> {
+    this.#queued = 0;
+    return new Promise((done) => this.#term.write(new Uint8Array(0), done));
   }
 
   #beforeSwitch(enter: boolean): void {

@@ -44,10 +44,14 @@ export async function textCommand(
       const screen = new ScreenText(pty.cols, pty.rows);
       for await (const e of terminal.events()) {
         const lines =
-          e.code === 'o' ? await screen.write(e.data) : e.code === 'r' ? screen.resize(e.cols, e.rows) : [];
+          e.code === 'o'
+            ? await screen.write(e.data)
+            : e.code === 'r'
+              ? await screen.resize(e.cols, e.rows)
+              : [];
         for (const line of lines) await sink.line(line);
       }
-      for (const line of screen.end()) await sink.line(line);
+      for (const line of await screen.end()) await sink.line(line);
     } else {
       const streams = { out: new Utf8Stream(), err: new Utf8Stream() };
       for await (const e of terminal.events())
