@@ -461,6 +461,12 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
       channel.stderr,
       /no terminal channel 7 \(its terminal channels: channel \d+: shell, pty 100x/,
     );
-    for (const r of [noSession, noOut, channel]) assert.doesNotMatch(r.stderr, STACK_LINE);
+    const existing = join(work, 'exists.txt');
+    writeFileSync(existing, 'keep me');
+    const exists = await sealgate(['text', store, plain, ...keyArgs(), '-o', existing]);
+    assert.equal(exists.status, 2, showRun(exists));
+    assert.match(exists.stderr, /exists; refusing to overwrite it/);
+    assert.equal(readFileSync(existing, 'utf8'), 'keep me');
+    for (const r of [noSession, noOut, channel, exists]) assert.doesNotMatch(r.stderr, STACK_LINE);
   });
 });

@@ -13,7 +13,7 @@ import type { TerminalChannel } from '../../audit/cast/channel.js';
 import { ScriptWriter, type ScriptChunk } from '../../audit/cast/scriptreplay.js';
 import type { TermEvent } from '../../audit/cast/terminal-events.js';
 import { EXIT, UsageError } from '../errors.js';
-import { OutputClosed, OutputSink } from './output-sink.js';
+import { OutputClosed, OutputSink, refuseExisting } from './output-sink.js';
 import {
   castFailure,
   openTerminalSession,
@@ -61,6 +61,7 @@ export async function castCommand(
   }
   const paths = opts.format === 'scriptreplay' ? scriptPaths(opts) : undefined;
   const output = paths ? [paths.typescript, paths.timing] : (opts.out ?? 'stdout');
+  refuseExisting(paths ? [paths.typescript, paths.timing] : [opts.out], Boolean(opts.force));
   let terminal;
   try {
     terminal = await openTerminalSession(provider, sourcePath, session, opts, {

@@ -3,12 +3,22 @@
  * exists, unless --force) or stdout, buffered, with stdout's back-pressure respected. A reader that goes
  * away (EPIPE: `… | head`) ends the command quietly.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
 const CHUNK = 64 * 1024;
 
 export class OutputClosed extends Error {}
+
+/** Refuses an output file that exists (without --force) before any work, not after a first pass. */
+export function refuseExisting(paths: readonly (string | undefined)[], force: boolean): void {
+  if (force) return;
+  for (const path of paths) {
+    if (path !== undefined && existsSync(path)) {
+      throw new UsageError(`${path} exists; refusing to overwrite it (use --force)`);
+    }
+  }
+}
 
 export class OutputSink {
   #parts: (string | Uint8Array)[] = [];

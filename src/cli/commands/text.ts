@@ -8,7 +8,7 @@ import type { CryptoProvider } from '../../crypto/index.js';
 import { ScreenText } from '../../audit/cast/screen-text.js';
 import { Utf8Stream } from '../../audit/cast/utf8-stream.js';
 import { EXIT } from '../errors.js';
-import { OutputClosed, OutputSink } from './output-sink.js';
+import { OutputClosed, OutputSink, refuseExisting } from './output-sink.js';
 import {
   castFailure,
   openTerminalSession,
@@ -28,6 +28,7 @@ export async function textCommand(
   opts: TextCommandOptions,
 ): Promise<number> {
   const session = sessionId(sessionText);
+  refuseExisting([opts.out], Boolean(opts.force));
   let terminal;
   try {
     terminal = await openTerminalSession(provider, sourcePath, session, opts, {
