@@ -243,6 +243,16 @@ describe('screen text (xterm headless)', () => {
     assert.ok(out.every((l, i) => l === `line ${i}`));
   });
 
+  it('an alternate-screen switch cut between two records is still seen', async () => {
+    const s = new ScreenText(20, 5);
+    const out: string[] = [];
+    for (const part of ['$ less f\r\n\x1b[?10', '49h\x1b[Hpage one', '\x1b[?1', '049l$ ok\r\n']) {
+      out.push(...(await s.write(enc(part))));
+    }
+    out.push(...(await s.end()));
+    assert.deepEqual(out, ['$ less f', ALT_BEGIN, 'page one', ALT_END, '$ ok']);
+  });
+
   it('a program still on the alternate screen at the end gives its screen', async () => {
     const s = new ScreenText(20, 5);
     const out = [...(await s.write(enc('$ top\r\n\x1b[?1049h\x1b[Hload 1.0'))), ...(await s.end())];

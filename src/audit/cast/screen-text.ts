@@ -57,8 +57,28 @@ function altSwitch(data: Uint8Array, from: number): { at: number; enter: boolean
   return undefined;
 }
 
+/**
+ * The length of an unfinished `CSI ? digits;…` at the end of `data` (the gate cut the output there), or
+ * 0: it is held back for the next write, so that an alternate-screen switch split across two records is
+ * still seen.
+ */
+function unfinishedPrivateCsi(data: Uint8Array): number {
+  const from = Math.max(0, data.length - 16);
+  const esc = data.lastIndexOf(ESC);
+  if (esc < from) return 0;
+  for (let j = esc + 1; j < data.length; j++) {
+    const b = data[j]!;
+    const ok =
+      j === esc + 1 ? b === 0x5b : j === esc + 2 ? b === 0x3f : (b >= 0x30 && b <= 0x39) || b === 0x3b;
+    if (!ok) return 0;
+  }
+  return data.length - esc;
+}
+
 export class ScreenText {
   readonly #term: TerminalType;
+  /** An unfinished private CSI held from the end of the last write. */
+  #carry: Uint8Array = new Uint8Array(0);
   /** The first line of the normal buffer not yet written out. */
   #next: IMarker | undefined;
   readonly #alt: AltScreen[] = [];
@@ -84,7 +104,11 @@ export class ScreenText {
    * callback after parsing it and before the next), and awaited only every SETTLE_BYTES: a wait per
    * piece would cost a timer tick each.
    */
-  async write(data: Uint8Array): Promise<string[]> {
+  async write(bytes: Uint8Array): Promise<string[]> {
+    const joined = this.#carry.length > 0 ? Buffer.concat([this.#carry, bytes]) : bytes;
+    const held = unfinishedPrivateCsi(joined);
+    this.#carry = joined.slice(joined.length - held);
+    const data = joined.subarray(0, joined.length - held);
     let pos = 0;
     while (pos < data.length) {
       const sw = altSwitch(data, pos);
@@ -108,6 +132,8 @@ export class ScreenText {
   }
 
   async resize(cols: number, rows: number): Promise<string[]> {
+    if (this.#carry.length > 0) this.#term.write(this.#carry);
+    this.#carry = new Uint8Array(0);
     await this.#settle();
     this.#term.resize(cols, rows);
     this.#out.push(...this.#drain(false));
@@ -116,6 +142,8 @@ export class ScreenText {
 
   /** Every line not yet written: the rest of the scrolled text and the final screen. */
   async end(): Promise<string[]> {
+    if (this.#carry.length > 0) this.#term.write(this.#carry);
+    this.#carry = new Uint8Array(0);
     await this.#settle();
     if (this.#term.buffer.active.type === 'alternate') this.#snapshotAlt();
     this.#out.push(...this.#drain(true));
