@@ -426,6 +426,51 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
     assert.equal(readFileSync(rc, 'utf8').trim(), '0');
   });
 
+  it('from an export bundle: the same text; the decrypt logged to --audit-spool, or a notice', async () => {
+    const signerKey = join(work, 'signer.key.pem');
+    writeFileSync(signerKey, fx.provider.exportPrivateKey(fx.signer, new TextEncoder().encode(PASS)), {
+      mode: 0o600,
+    });
+    await fx.log.checkpoint();
+    const bundle = join(work, 'bundle');
+    const exp = await sealgate([
+      'export',
+      store,
+      '-o',
+      bundle,
+      '--signer-key',
+      `file:${signerKey}`,
+      '--passphrase-env',
+      'SG_CAST_PASS',
+      '--sessions',
+      plain,
+    ]);
+    assert.equal(exp.status, 0, showRun(exp));
+    const fromStore = await sealgate(['text', store, plain, ...keyArgs()]);
+    const spool = join(work, 'bundle-spool');
+    const fromBundle = await sealgate(['text', bundle, plain, ...keyArgs(), '--audit-spool', spool]);
+    assert.equal(fromBundle.status, 0, showRun(fromBundle));
+    assert.equal(fromBundle.stdout, fromStore.stdout);
+    const [event] = readdirSync(spool).map(
+      (f) => JSON.parse(readFileSync(join(spool, f), 'utf8')) as { details: Record<string, unknown> },
+    );
+    assert.equal(event?.details.source_kind, 'bundle');
+    assert.equal(event?.details.format, 'text');
+    assert.equal(event?.details.session, plain);
+    const unlogged = await sealgate([
+      'replay',
+      bundle,
+      plain,
+      ...keyArgs(),
+      '--speed',
+      '1000',
+      '--idle-limit',
+      '0.01',
+    ]);
+    assert.equal(unlogged.status, 0, showRun(unlogged));
+    assert.match(unlogged.stderr, /was not logged to a gate/);
+  });
+
   it('every cast is logged as a decrypt, with its format; bad input is one line', async () => {
     const spool = join(store, 'audit-spool');
     const events = readdirSync(spool)
