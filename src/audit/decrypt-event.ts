@@ -2,7 +2,7 @@
  * The shape of what `decrypt` releases: one JSON object per authenticated record or system entry.
  *
  *     {"kind":"record","index":7,"session":"…","segment":"…","seq":2,"type":"DATA_OUT","final":false,
- *      "time":"2025-11-25T10:00:00.123456Z","channel":0,"data":"aGkK","text":"hi\n"}
+ *      "time":"2025-11-25T10:00:00.123456Z","channel":0,"text":"hi\n"}
  *     {"kind":"system","index":0,"type":"LOG_START","time":"…","run_id":"…","origin":"…","version":1}
  *
  * The envelope (kind, index, session, segment, seq, type, final, time) comes from the entry; the
@@ -10,8 +10,10 @@
  * payload field whose name the envelope already uses (CHANNEL_OPEN's `type`, FORWARD's `kind`) is not
  * dropped and does not overwrite: it goes into a nested `payload` object, so that the payload is
  * always recoverable as "every non-envelope field, plus `payload`". Data records (DATA_IN/OUT/ERR)
- * give `channel`, `data` (base64, exact) and `text` (only when the bytes are UTF-8 that decodes
- * losslessly).
+ * give `channel` and the bytes once: `text` when they are valid UTF-8 (decoded strictly, so encoding
+ * the string as UTF-8 gives back exactly these bytes), otherwise `data` (base64). Never both: a
+ * consumer takes `Buffer.from(text, 'utf8')` or `Buffer.from(data, 'base64')`, whichever is present
+ * (docs/FORMAT.md §3.2.1, docs/AUDITOR.md).
  */
 import type { DataPayload } from '../seal/format/payload.js';
 import type { JsonObject } from '../seal/format/json.js';
@@ -87,19 +89,25 @@ export function mergeFields(envelope: Record<string, unknown>, fields: JsonObjec
   if (clashes) put(envelope, 'payload', clashes);
 }
 
-/** `{channel, data (base64), text?}` of a data record. */
+/**
+ * `{channel, text}` or `{channel, data}` of a data record: `text` when the bytes are valid UTF-8, else
+ * `data` (base64). One representation, so that the JSON is about the size of the plaintext.
+ */
 export function dataFields(payload: DataPayload): JsonObject {
-  const out: JsonObject = {
-    channel: payload.channel,
-    data: Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength).toString(
-      'base64',
-    ),
-  };
   try {
     // Strict (fatal, BOM kept) UTF-8 is a bijection on valid input: the text gives back these bytes.
-    out.text = strictUtf8.decode(payload.data);
+    return { channel: payload.channel, text: strictUtf8.decode(payload.data) };
   } catch {
-    // Not UTF-8: `data` alone carries the bytes.
+    return { channel: payload.channel, data: dataBytes(payload).toString('base64') };
   }
-  return out;
 }
+
+/** The exact bytes a data record's JSON fields carry (the inverse of dataFields). */
+export function dataBytesOf(fields: { readonly [field: string]: unknown }): Buffer {
+  if (typeof fields.text === 'string') return Buffer.from(fields.text, 'utf8');
+  if (typeof fields.data === 'string') return Buffer.from(fields.data, 'base64');
+  throw new TypeError('a data record carries `text` or `data`');
+}
+
+const dataBytes = (payload: DataPayload): Buffer =>
+  Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength);

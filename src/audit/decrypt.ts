@@ -150,6 +150,12 @@ export interface DecryptOptions {
   readonly recordsOnly?: boolean;
   /** On a failure, abandon only the failing segment and go on (see the file comment). */
   readonly keepGoing?: boolean;
+  /**
+   * A range bundle's first leaf (FORMAT.md §7): the entries before it are outside the selection, so a
+   * segment whose header lies before it resumes, at its first record from this leaf on, at whatever seq
+   * that record has (the records between are not in the input). Every later record must follow in order.
+   */
+  readonly rangeFrom?: number;
   /** Called with the number of entries read so far, every 1024 entries and at the end. */
   readonly onProgress?: (entriesRead: number) => void;
 }
@@ -187,6 +193,8 @@ interface OpenSegment {
   readonly segment: string;
   nextSeq: bigint;
   finalized: boolean;
+  /** The header is before a range's first leaf: the first record in the range sets nextSeq. */
+  resumes: boolean;
 }
 
 /** What became of a segment header: opened, or skipped (and why). */
@@ -330,7 +338,15 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
             }
             segments.set(id, 'failed'); // until the commitment is checked
             const opener = await SegmentOpener.open(this.provider, bytes, this.key);
-            segments.set(id, { opener, session: sessionHex, segment: id, nextSeq: 0n, finalized: false });
+            const resumes = this.options.rangeFrom !== undefined && index < this.options.rangeFrom;
+            segments.set(id, {
+              opener,
+              session: sessionHex,
+              segment: id,
+              nextSeq: 0n,
+              finalized: false,
+              resumes,
+            });
             summary.segmentsOpened++;
             break;
           }
@@ -401,6 +417,10 @@ export class LogDecryption implements AsyncIterable<DecryptedEvent> {
     if (state === 'failed') this.summary.recordsAbandoned++;
     if (typeof state !== 'object') return undefined;
     const record = state.opener.open(bytes); // authenticates, or throws
+    if (state.resumes && index >= (this.options.rangeFrom ?? 0)) {
+      state.nextSeq = record.seq; // the segment's earlier records lie before the range
+      state.resumes = false;
+    }
     if (state.finalized) {
       throw new DecryptError(
         'RECORD_AFTER_FINAL',

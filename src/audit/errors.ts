@@ -22,7 +22,9 @@ export type AuditErrorCode =
    * trust the bundle's own keys/signers.json (`--trust-bundle-signers`). Refused before any check runs,
    * so that no report can read as verified.
    */
-  | 'TRUST_ROOT_MISSING';
+  | 'TRUST_ROOT_MISSING'
+  /** An auditor read could not be logged (its audit event could not be spooled): refused, nothing read. */
+  | 'AUDIT_LOG_FAILED';
 
 export class AuditError extends Error {
   override readonly name = 'AuditError';

@@ -6,7 +6,9 @@
  * - Complete when nothing is selected (every leaf from 0; the verifier recomputes the root); otherwise
  *   partial (a leaf range, or whole sessions) with an inclusion proof per entry to the last checkpoint.
  *   A partial bundle also carries every SIGNER_ROTATION entry (the signer chain, proven by the tree) and,
- *   for a session export, the CRASH_RECOVERY entries that account for its segments.
+ *   for a session export, the CRASH_RECOVERY entries that account for its segments; a range export also
+ *   carries the header of every segment it starts inside (a header before the range whose segment has
+ *   a record in it), so that those records can be decrypted.
  * - Consistency proofs join consecutive checkpoints, and the auditor's trusted checkpoint if given.
  * - manifest.json lists every file's SHA-256 (entries.bin's as a digest of its leaf hashes); manifest.sig
  *   signs it with the log's signer key.
@@ -26,6 +28,7 @@ import { EntryKind, SystemType } from '../seal/format/types.js';
 import { hashLeaf, SubtreeRoots } from '../seal/merkle.js';
 import { noteKeyId, parseNote, signNote } from '../seal/note.js';
 import { LocalStore } from '../seal/store.js';
+import { readRecordMeta } from './verify/record-meta.js';
 import {
   BUNDLE_FILES,
   BUNDLE_FORMAT,
@@ -153,6 +156,44 @@ function selectCheckpoints(
   return all.filter((c, i) => (c.size > from && c.size <= to) || i === firstAfter || i === lastIdx);
 }
 
+/**
+ * A range export's headers from before the range: remembers each header before `from` until its segment
+ * closes (FINAL), and moves it to `carried` at its segment's first record inside the range.
+ */
+function carryHeader(
+  index: number,
+  bytes: Uint8Array,
+  from: number,
+  open: Map<string, LogEntry>,
+  carried: LogEntry[],
+): void {
+  const kind = bytes[0];
+  if (kind === EntryKind.SEGMENT_HEADER && index < from) {
+    let id: string;
+    try {
+      const entry = decodeEntry(bytes);
+      if (entry.kind !== EntryKind.SEGMENT_HEADER) return;
+      id = hex(entry.segmentId);
+    } catch {
+      return; // verify names a header that does not decode
+    }
+    open.set(id, { index, bytes: bytes.slice() });
+    return;
+  }
+  if (kind !== EntryKind.SEALED_RECORD) return;
+  const meta = readRecordMeta(bytes);
+  if (!meta) return;
+  if (index < from) {
+    if (meta.final) open.delete(meta.segment);
+    return;
+  }
+  const header = open.get(meta.segment);
+  if (header) {
+    carried.push(header);
+    open.delete(meta.segment);
+  }
+}
+
 /** Exports a store into a bundle directory (docs/FORMAT.md §7). */
 export async function exportBundle(opts: ExportOptions): Promise<ExportResult> {
   const { provider, signer } = opts;
@@ -196,6 +237,11 @@ export async function exportBundle(opts: ExportOptions): Promise<ExportResult> {
     const rotationKeys: PublicKey[] = [];
     const segmentSelected = new Set<string>();
     const sessionsFound = new Set<string>();
+    const rangeOnly = !complete && !sessionSet;
+    // Range: headers before `from` of segments not closed yet (by segment id), and those a record in the
+    // range needs (exported with the range; FORMAT.md §7).
+    const openHeaders = new Map<string, LogEntry>();
+    const carriedHeaders: LogEntry[] = [];
     let index = 0;
     for (const bytes of store.entries(0, treeSize)) {
       leafHashes[index] = hashLeaf(hash, bytes);
@@ -243,6 +289,7 @@ export async function exportBundle(opts: ExportOptions): Promise<ExportResult> {
           }
         }
       }
+      if (rangeOnly && index < to) carryHeader(index, bytes, from, openHeaders, carriedHeaders);
       if (take) selected.push({ index, bytes });
       index++;
       if (index % PROGRESS_EVERY === 0) opts.onProgress?.({ phase: 'entries', done: index, total: treeSize });
@@ -255,6 +302,10 @@ export async function exportBundle(opts: ExportOptions): Promise<ExportResult> {
         invalid(`no session ${missing.join(', ')} in the store up to its last checkpoint`);
     }
     opts.onProgress?.({ phase: 'entries', done: treeSize, total: treeSize });
+    if (carriedHeaders.length > 0) {
+      selected.push(...carriedHeaders);
+      selected.sort((a, b) => a.index - b.index);
+    }
 
     const range = sessionSet
       ? { from: selected[0]?.index ?? 0, to: (selected.at(-1)?.index ?? 0) + 1 }

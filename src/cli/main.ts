@@ -21,6 +21,7 @@ import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.j
 import { CAST_FORMATS } from './commands/cast.js';
 import { textCommand, type TextCommandOptions } from './commands/text.js';
 import { replayCommand, type ReplayCommandOptions } from './commands/replay.js';
+import { addReadTrustOptions } from './auditor-read.js';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
 import { exportCommand, type ExportCliOptions } from './commands/export.js';
 import { serveCommand, type ServeOptions } from './commands/serve.js';
@@ -152,10 +153,14 @@ export async function main(argv: string[]): Promise<void> {
     ),
   );
 
-  tokenOptions(
-    program
-      .command('decrypt')
-      .description('decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)'),
+  addReadTrustOptions(
+    tokenOptions(
+      program
+        .command('decrypt')
+        .description(
+          'verify a store or bundle, then decrypt the segments addressed to a recipient key, as JSON lines (every tag checked)',
+        ),
+    ),
   )
     .argument('<source>', 'a store directory or an export bundle directory')
     .requiredOption(
@@ -188,7 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     );
 
   const terminalOptions = (c: Command) =>
-    tokenOptions(c)
+    addReadTrustOptions(tokenOptions(c))
       .argument('<source>', 'a store directory or an export bundle directory')
       .argument('<session>', 'the session id (32 hex digits)')
       .requiredOption(

@@ -42,6 +42,7 @@ import { assertStartupOk, type StartupReport } from '../crypto/startup.js';
 import { SealError } from '../seal/errors.js';
 import { RECOMMENDED_RSA_BITS } from '../seal/sealer.js';
 import { LocalStore, STORE_FILES } from '../seal/store.js';
+import { maxWaitingProblem } from '../ssh/admission.js';
 import { AllowList } from '../ssh/auth.js';
 import { fdBudget, readFdLimits } from '../ssh/fd-budget.js';
 import { gateHostKey } from '../ssh/host-key.js';
@@ -163,6 +164,11 @@ function fdIssues(config: Config): ConfigIssue[] {
         message: `no file descriptors left for connections: the limit is ${budget.soft}, ${budget.open} are open and ${budget.reserve} are reserved; raise it (ulimit -n, or LimitNOFILE= in the systemd unit)`,
       },
     ];
+  const waiting = config.limits.max_waiting_connections;
+  if (wanted === undefined && waiting !== undefined) {
+    const problem = maxWaitingProblem(waiting, budget.clientConnections, 'from the file-descriptor budget');
+    if (problem) return [{ path: 'limits.max_waiting_connections', message: problem }];
+  }
   if (wanted === undefined || wanted <= budget.clientConnections) return [];
   return [
     {

@@ -10,7 +10,7 @@ import { parseDocument, type YAMLError } from 'yaml';
 import { CryptoError } from '../crypto/errors.js';
 import { parsePkcs11Uri } from '../crypto/pkcs11/uri.js';
 import { Policy, type SshAlgorithmKind, type SshAlgorithms } from '../crypto/policy.js';
-import { parseMaxStartups } from '../ssh/admission.js';
+import { maxWaitingProblem, parseMaxStartups } from '../ssh/admission.js';
 import { isAddressOrBlock, parseNetBlockSize } from '../ssh/source-address.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { CONFIG_SCHEMA, type Config, type KeyRef, type SshAlgorithmLists } from './schema.js';
@@ -310,6 +310,10 @@ function limitsIssues(limits: Config['limits']): ConfigIssue[] {
       path: 'limits.per_source_net_block_size',
       message: `prefix lengths must be 1..32 for IPv4 and 1..128 for IPv6, got ${v4}:${v6}`,
     });
+  if (limits.max_waiting_connections !== undefined && limits.max_connections !== undefined) {
+    const problem = maxWaitingProblem(limits.max_waiting_connections, limits.max_connections, 'configured');
+    if (problem) issues.push({ path: 'limits.max_waiting_connections', message: problem });
+  }
   const p = limits.penalties;
   if (p.min_seconds > p.max_seconds)
     issues.push({

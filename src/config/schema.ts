@@ -139,6 +139,10 @@ export interface LimitsConfig {
   max_startups: string;
   per_source_max_startups: number;
   per_source_max_connections: number;
+  /** ProxyJumps open at once per gate user, over all its connections: each holds an upstream socket. */
+  per_user_max_jumps: number;
+  /** Connections waiting for their source's startup slot, in all; default a quarter of max_connections, at most 1,000. */
+  max_waiting_connections?: number;
   /** `v4:v6` prefix lengths that group sources, as sshd's PerSourceNetBlockSize. */
   per_source_net_block_size: string;
   /** Client connections at most; when omitted, what the file-descriptor budget allows. */
@@ -381,6 +385,8 @@ export const CONFIG_SCHEMA = {
         },
         per_source_max_startups: { type: 'integer', minimum: 1, default: 5 },
         per_source_max_connections: { type: 'integer', minimum: 1, default: 100 },
+        max_waiting_connections: { type: 'integer', minimum: 0 },
+        per_user_max_jumps: { type: 'integer', minimum: 1, default: 100 },
         per_source_net_block_size: {
           type: 'string',
           pattern: '^[0-9]{1,2}:[0-9]{1,3}$',

@@ -1,5 +1,5 @@
 /**
- * The audit spool (docs/FORMAT.md §6.1): how an `export` or `decrypt` gets into the log it read. The
+ * The audit spool (docs/FORMAT.md §6.1): how an `export` or an auditor read (`decrypt`, …) gets into the log it read. The
  * command drops one JSON file per event; the writer seals each as an AUDIT_EVENT system entry and deletes
  * the file only once that entry is durable. Files are written atomically and never overwritten, so an
  * event is either fully in the spool or not there at all.
@@ -20,8 +20,14 @@ import { join } from 'node:path';
 
 export const SPOOL_DIR = 'audit-spool';
 
+/**
+ * What was done to the log (FORMAT.md §6.1): an export, or an auditor read that released plaintext
+ * (decrypt, sessions, commands, replay, text). `verify` reads no plaintext and is not logged today.
+ */
+export type AuditAction = 'export' | 'decrypt' | 'sessions' | 'commands' | 'replay' | 'text' | 'verify';
+
 export interface AuditEvent {
-  readonly action: 'export' | 'decrypt' | 'verify';
+  readonly action: AuditAction;
   readonly actor: string;
   readonly host: string;
   readonly at_us: string;

@@ -346,11 +346,19 @@ export class SealedLog {
     return this.#closing;
   }
 
+  /**
+   * Everything before LOG_STOP is signed first: a signer that fails then (a token pulled while the gate
+   * was idle) fails the log while LOG_STOP can still say so (reason `failed`, stopAfterFailure), and
+   * close rejects with the error. Only a signer that fails between that checkpoint and the last one
+   * leaves LOG_STOP with its normal reason; close rejects then too, and the next start's first
+   * checkpoint signs it.
+   */
   private async closeNow(reason: string): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     try {
       if (!this.#failure) {
         for (const s of [...this.#sessions]) s.end('gate stopping');
+        await this.checkpoint();
         this.appendSystem(SystemType.LOG_STOP, { reason });
         this.#stopAppended = true;
         await this.checkpoint();

@@ -9,7 +9,8 @@
  *    from the file-descriptor budget (fd-budget.ts), so no flood can take the descriptors the store needs.
  * 2. `penalty`: the source's block is serving a penalty (below).
  * 3. `per-source-connections`: the source's block holds `perSourceMaxConnections` connections.
- * 4. `max-startups`: random early drop over all unauthenticated connections, as sshd's
+ * 4. `max-waiting`: it would wait (below), and `maxWaiting` connections wait already, from all sources.
+ * 5. `max-startups`: random early drop over all unauthenticated connections, as sshd's
  *    `start:rate:full`: below `start` none is dropped; from `start` a new one is dropped with
  *    probability `rate`%, rising linearly to 100% at `full`.
  *
@@ -19,13 +20,16 @@
  * accept all the same. So a host that opens many connections at once (pdsh, Ansible, a CI fan-out) gets
  * them all served in turn, while one source, however many connections it opens, never holds more than
  * its few slots of the gate's startups, and so never pushes anyone else into random early drop. What
- * bounds a source's waiting connections is `perSourceMaxConnections`.
+ * bounds a source's waiting connections is `perSourceMaxConnections`; what bounds all of them is
+ * `maxWaiting`, well below `maxConnections`, so that a few sources (or one IPv6 /64 of them) cannot
+ * fill the gate's connections with waiting ones for the login grace time.
  *
  * A connection stops being a "startup" once it authenticates. When it closes unauthenticated, its
  * block is penalised by its outcome: `authfail` (it tried and failed), `grace-exceeded` (the login grace
  * time ran out) or `noauth` (it never tried). Penalty seconds add up per block, capped at `max`; once a
  * block has `min` seconds or more outstanding, new connections from it are refused until they run out.
- * Exempt addresses are never penalised (but still counted for the per-source caps).
+ * Exempt addresses are never penalised, nor refused for their block's penalty (but still counted for
+ * the per-source caps).
  */
 import { sourceBlock, type AddressList, type NetBlockSize } from './source-address.js';
 
@@ -53,6 +57,8 @@ export interface AdmissionPolicy {
   readonly maxStartups: MaxStartups;
   readonly perSourceMaxStartups: number;
   readonly perSourceMaxConnections: number;
+  /** Connections waiting for their block's startup slot, from all sources together. */
+  readonly maxWaiting: number;
   readonly netBlockSize: NetBlockSize;
   readonly penalties: PenaltyPolicy;
 }
@@ -61,6 +67,7 @@ export const REFUSAL_REASONS = [
   'max-connections',
   'penalty',
   'per-source-connections',
+  'max-waiting',
   'max-startups',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -117,8 +124,8 @@ export interface AdmissionStats {
   readonly penalties: Readonly<Record<UnauthenticatedOutcome, number>>;
 }
 
-/** Bound on the penalty table, as sshd's max-sources: beyond it, the oldest-expiring entries go. */
-const MAX_PENALTY_BLOCKS = 65_536;
+/** Bound on the penalty table, as sshd's max-sources: beyond it, the soonest-expiring entries go. */
+export const MAX_PENALTY_BLOCKS = 65_536;
 
 export class Admission {
   readonly #policy: AdmissionPolicy;
@@ -126,6 +133,7 @@ export class Admission {
   readonly #random: () => number;
   readonly #blocks = new Map<string, BlockCounts>();
   readonly #penalties = new Map<string, Penalty>();
+  readonly #expiries = new ExpiryHeap();
   #connections = 0;
   #startups = 0;
   #waiting = 0;
@@ -161,7 +169,8 @@ export class Admission {
     };
     if (this.#connections >= p.maxConnections)
       return refuse('max-connections', `${this.#connections} connections, the limit is ${p.maxConnections}`);
-    const penalty = this.#activePenalty(block);
+    // An exempt address is never refused for its block's penalty (others in the block may have earned it).
+    const penalty = p.penalties.exempt.has(address) ? undefined : this.#activePenalty(block);
     if (penalty !== undefined) return refuse('penalty', `penalised for ${Math.ceil(penalty / 1000)} s more`);
     if (counts.connections >= p.perSourceMaxConnections)
       return refuse(
@@ -169,6 +178,11 @@ export class Admission {
         `${counts.connections} connections from ${block}, the limit is ${p.perSourceMaxConnections}`,
       );
     const waits = counts.startups >= p.perSourceMaxStartups;
+    if (waits && this.#waiting >= p.maxWaiting)
+      return refuse(
+        'max-waiting',
+        `${this.#waiting} connections wait for a startup slot, the limit is ${p.maxWaiting}; ${counts.startups} unauthenticated connections from ${block}, the per-source limit is ${p.perSourceMaxStartups}`,
+      );
     if (!waits && this.#dropStartup())
       return refuse(
         'max-startups',
@@ -285,13 +299,91 @@ export class Admission {
     const from = old && old.until > now ? old.until : now;
     const until = Math.min(from + seconds * 1000, now + p.maxSeconds * 1000);
     const active = (old?.active === true && old.until > now) || until - now >= p.minSeconds * 1000;
-    this.#penalties.delete(block); // re-insert: the map's order is then by last penalty
     this.#penalties.set(block, { until, active });
-    if (this.#penalties.size > MAX_PENALTY_BLOCKS) {
-      const oldest = this.#penalties.keys().next().value;
-      if (oldest !== undefined) this.#penalties.delete(oldest);
+    this.#expiries.push(until, block);
+    while (this.#penalties.size > MAX_PENALTY_BLOCKS) {
+      // The soonest to run out goes (an expired one first), never an active penalty that has longer.
+      const soonest = this.#expiries.pop();
+      if (soonest === undefined) break;
+      if (this.#penalties.get(soonest.block)?.until === soonest.until) this.#penalties.delete(soonest.block);
+    }
+    // Entries of blocks penalised again, or gone, are stale: rebuilt before they outnumber the live ones.
+    if (this.#expiries.size > 2 * this.#penalties.size + 1024)
+      this.#expiries.rebuild([...this.#penalties].map(([b, v]) => ({ until: v.until, block: b })));
+  }
+}
+
+/**
+ * Penalty expiries, soonest first: a binary min-heap of (until, block). A block penalised again gets a
+ * new entry and its old one goes stale (its `until` no longer matches the table), skipped when popped.
+ */
+class ExpiryHeap {
+  #items: { until: number; block: string }[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(until: number, block: string): void {
+    const a = this.#items;
+    a.push({ until, block });
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.until <= a[i]!.until) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
     }
   }
+
+  pop(): { until: number; block: string } | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      this.#down(0);
+    }
+    return top;
+  }
+
+  rebuild(items: { until: number; block: string }[]): void {
+    this.#items = items;
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
+  }
+
+  #down(i: number): void {
+    const a = this.#items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && a[l]!.until < a[m]!.until) m = l;
+      if (r < a.length && a[r]!.until < a[m]!.until) m = r;
+      if (m === i) return;
+      [a[m], a[i]] = [a[i]!, a[m]!];
+      i = m;
+    }
+  }
+}
+
+/** `maxWaiting` when `limits.max_waiting_connections` is not set: a quarter of the connections, at most 1,000. */
+export function defaultMaxWaiting(maxConnections: number): number {
+  return Math.min(1000, Math.floor(maxConnections / 4));
+}
+
+/**
+ * Why a configured `maxWaiting` does not fit `maxConnections`, or undefined. At most half: waiting
+ * connections must never be able to take the connections of those who do not wait.
+ */
+export function maxWaitingProblem(
+  maxWaiting: number,
+  maxConnections: number,
+  from: string,
+): string | undefined {
+  const most = Math.floor(maxConnections / 2);
+  if (maxWaiting <= most) return undefined;
+  return `is ${maxWaiting}, more than half of max_connections (${maxConnections}, ${from}): waiting connections could fill the gate; set it to ${most} or less`;
 }
 
 /** `"10:30:100"` → MaxStartups; the schema has checked the shape, this checks the order. */

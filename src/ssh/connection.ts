@@ -68,6 +68,8 @@ export class GateConnection {
   #authenticated: { routing: Routing; fingerprint: string; user: User } | undefined;
   /** The SSH user name as the client sent it (`ops+web1`); ssh2 refuses a change between attempts. */
   #login = '';
+  /** Authentication requests so far, of any method (sshd's `authctxt->attempt`). */
+  #attempts = 0;
   #recording: SessionRecording | undefined;
   #upstream: Promise<UpstreamClient> | undefined;
   /** The route of an authenticated, routed connection; its upstream connection starts on first use. */
@@ -190,8 +192,10 @@ export class GateConnection {
     this.#login = ctx.username;
     // The name is the client's to choose, before any proof: bounded in the log (errors.ts).
     this.#logContext.login = printableLogin(ctx.username);
-    // OpenSSH always tries `none` first, to learn the methods; that is not an attempt worth a record.
-    if (ctx.method === 'none') return ctx.reject(['publickey']);
+    // OpenSSH's client always tries `none` first, to learn the methods: that first request costs
+    // nothing. Any later `none` is a failure like any other method, as sshd counts it (auth2.c,
+    // userauth_finish: `attempt > 1 || method != "none"`), so `none` cannot probe without limit.
+    if (++this.#attempts === 1 && ctx.method === 'none') return ctx.reject(['publickey']);
     if (ctx.method !== 'publickey') {
       if (this.authFailed({ method: ctx.method, ok: false, reason: 'method not allowed' })) return;
       return ctx.reject(['publickey']);

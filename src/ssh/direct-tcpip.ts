@@ -121,6 +121,22 @@ export class DirectTcpipChannels {
     details: DirectTcpipDestination,
   ): void {
     const ctx = this.#ctx;
+    // Each jump's inner connection holds an upstream socket: one user may not take the gate's budget.
+    if (!ctx.svc.jumpSlots.acquire(user.name)) {
+      ctx.refuseForward('direct-tcpip', {
+        ...details,
+        jump: true,
+        target: target.name,
+        reason: 'per-user-jumps',
+        limit: ctx.svc.jumpSlots.max,
+      });
+      return reject();
+    }
+    let holdsSlot = true;
+    const releaseSlot = () => {
+      if (holdsSlot) ctx.svc.jumpSlots.release(user.name);
+      holdsSlot = false;
+    };
     const recording = ctx.recording();
     const channel = ctx.nextChannel();
     const opened = {
@@ -131,9 +147,12 @@ export class DirectTcpipChannels {
       jump: true,
       target: target.name,
     };
-    if (!recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) return reject();
+    if (!recording?.record(RecordType.FORWARD, { ...opened, event: 'open' })) {
+      releaseSlot();
+      return reject();
+    }
     const stream = accept();
-    if (!stream) return;
+    if (!stream) return releaseSlot();
     stream.on('error', () => undefined);
     ctx.svc.logger.info('jump opened', { ...ctx.logContext, jump_target: target.name, channel });
     let innerSession: string | undefined;
@@ -147,6 +166,7 @@ export class DirectTcpipChannels {
     const finish = () => {
       if (finished) return;
       finished = true;
+      releaseSlot();
       this.#tunnels.delete(tunnel);
       recording.record(RecordType.FORWARD, {
         ...opened,

@@ -26,7 +26,13 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { readFileSync } from 'node:fs';
-import { Admission, parseMaxStartups, type AdmissionStats } from './admission.js';
+import {
+  Admission,
+  defaultMaxWaiting,
+  maxWaitingProblem,
+  parseMaxStartups,
+  type AdmissionStats,
+} from './admission.js';
 import { fdBudget, readFdLimits, type FdBudget } from './fd-budget.js';
 import { GateListener } from './listener.js';
 import { AddressList, parseNetBlockSize } from './source-address.js';
@@ -40,7 +46,13 @@ import { GateError } from './errors.js';
 import { gateHostKey } from './host-key.js';
 import { parseKnownHosts, pinnedKeys } from './known-hosts.js';
 import { ProviderAgent } from './provider-agent.js';
-import { DEFAULT_LIMITS, type GateLimits, type GateServices, type JumpOrigin } from './services.js';
+import {
+  DEFAULT_LIMITS,
+  type GateLimits,
+  type GateServices,
+  type JumpOrigin,
+  type UserSlots,
+} from './services.js';
 import { UnloggedWindow } from './unlogged.js';
 
 export interface GateOptions {
@@ -136,6 +148,7 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
         upstreamSockets--;
       },
     },
+    jumpSlots: userSlots(config.limits.per_user_max_jumps),
     unlogged: new UnloggedWindow(config.recording.max_unlogged_bytes, () => {
       log.flush().catch(() => undefined); // a failure reaches every session through onFailure
     }),
@@ -229,6 +242,25 @@ export async function startGate(opts: GateOptions): Promise<Gate> {
   };
 }
 
+/** Slots per user name, at most `max` each; a user holding none has no entry. */
+function userSlots(max: number): UserSlots {
+  const held = new Map<string, number>();
+  return {
+    max,
+    acquire(user: string): boolean {
+      const n = held.get(user) ?? 0;
+      if (n >= max) return false;
+      held.set(user, n + 1);
+      return true;
+    },
+    release(user: string): void {
+      const n = (held.get(user) ?? 0) - 1;
+      if (n > 0) held.set(user, n);
+      else held.delete(user);
+    },
+  };
+}
+
 /** The admission policy from `limits.*`, with the connection cap kept within the fd budget. */
 function admissionPolicy(config: Config, budget: FdBudget): ConstructorParameters<typeof Admission>[0] {
   const l = config.limits;
@@ -245,12 +277,23 @@ function admissionPolicy(config: Config, budget: FdBudget): ConstructorParameter
       'GATE_CONFIG',
       `limits.max_connections is ${l.max_connections}, but the file-descriptor limit (${budget.soft}, ${budget.open} open, ${budget.reserve} reserved) allows ${budget.clientConnections} (two sockets each); raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower max_connections`,
     );
+  const maxConnections = l.max_connections ?? budget.clientConnections;
+  const waitingProblem =
+    l.max_waiting_connections === undefined
+      ? undefined
+      : maxWaitingProblem(
+          l.max_waiting_connections,
+          maxConnections,
+          l.max_connections === undefined ? 'from the file-descriptor budget' : 'configured',
+        );
+  if (waitingProblem) throw new GateError('GATE_CONFIG', `limits.max_waiting_connections ${waitingProblem}`);
   const p = l.penalties;
   return {
-    maxConnections: l.max_connections ?? budget.clientConnections,
+    maxConnections,
     maxStartups,
     perSourceMaxStartups: l.per_source_max_startups,
     perSourceMaxConnections: l.per_source_max_connections,
+    maxWaiting: l.max_waiting_connections ?? defaultMaxWaiting(maxConnections),
     netBlockSize: parseNetBlockSize(l.per_source_net_block_size),
     penalties: {
       enabled: p.enabled,

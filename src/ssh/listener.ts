@@ -51,6 +51,11 @@ export interface ListenerOptions {
 }
 
 const LISTEN_BACKLOG = 4096;
+/**
+ * What a waiting connection may send before it is started: its version line (255 bytes at most,
+ * RFC 4253 §4.2) and a KEXINIT, with room to spare. Beyond it the socket is paused until it starts.
+ */
+const WAITING_READ_BYTES = 16 * 1024;
 
 export class GateListener {
   readonly #opts: ListenerOptions;
@@ -154,9 +159,30 @@ export class GateListener {
       decision.ticket.closed(outcome);
     });
     this.#admitted.set(socket, entry);
-    // A connection beyond its source's startup slots waits here, unread, until one frees.
+    if (!decision.waiting) {
+      this.#opts.onSocket(socket);
+      return;
+    }
+    // A connection beyond its source's startup slots waits here until one frees. Its bytes are read
+    // (up to WAITING_READ_BYTES, then it is paused) and kept for ssh2, so that a client that gives up
+    // while it waits is noticed by its FIN: its slot in the queue frees at once, and it is a noauth.
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    const onData = (chunk: Buffer) => {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= WAITING_READ_BYTES) socket.pause();
+    };
+    const onEnd = () => socket.destroy();
+    socket.on('data', onData);
+    socket.once('end', onEnd);
     decision.ticket.whenStarted(() => {
-      if (!socket.destroyed) this.#opts.onSocket(socket);
+      socket.pause();
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      if (socket.destroyed) return;
+      if (held.length > 0) socket.unshift(Buffer.concat(held));
+      this.#opts.onSocket(socket); // ssh2 reads from here on (it resumes the socket)
     });
   }
 }
@@ -165,9 +191,11 @@ export class GateListener {
 const MAX_LINES_PER_WINDOW = 50;
 /** Entries in a summary line; the rest are counted as `other`. */
 const MAX_SUMMARY_KEYS = 20;
+/** (reason, source block) pairs counted per window; further sources count as `REASON other`. */
+export const MAX_SUPPRESSED_KEYS = 1_000;
 
 /** Refusal lines: one per (reason, block) per window, then a summary of the rest. */
-class RefusalLog {
+export class RefusalLog {
   readonly #logger: Logger;
   readonly #windowMs: number;
   #seen = new Set<string>();
@@ -195,7 +223,10 @@ class RefusalLog {
       });
       return;
     }
-    this.#suppressed.set(key, (this.#suppressed.get(key) ?? 0) + 1);
+    // Bounded too: past MAX_SUPPRESSED_KEYS sources in a window, the rest are counted per reason only.
+    const counted =
+      this.#suppressed.has(key) || this.#suppressed.size < MAX_SUPPRESSED_KEYS ? key : `${reason} other`;
+    this.#suppressed.set(counted, (this.#suppressed.get(counted) ?? 0) + 1);
   }
 
   cut(block: string, address: string): void {

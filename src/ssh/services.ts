@@ -24,6 +24,8 @@ export interface GateServices {
   readonly limits: GateLimits;
   /** Upstream sockets against the file-descriptor budget (fd-budget.ts): false when none is left. */
   readonly upstreamSockets: SocketBudget;
+  /** ProxyJumps open per gate user (`limits.per_user_max_jumps`): false when the user has them all. */
+  readonly jumpSlots: UserSlots;
   /** The cap on bytes forwarded whose records are not yet durable, shared by every session (unlogged.ts). */
   readonly unlogged: UnloggedWindow;
   /** Terminates a jump's inner SSH connection, carried by `stream`, on the gate's ssh2 Server (gate.ts). */
@@ -47,6 +49,13 @@ export interface JumpOrigin {
 export interface SocketBudget {
   acquire(): boolean;
   release(): void;
+}
+
+export interface UserSlots {
+  /** The cap: how many one user may hold. */
+  readonly max: number;
+  acquire(user: string): boolean;
+  release(user: string): void;
 }
 
 export interface GateLimits {

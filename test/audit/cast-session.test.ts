@@ -89,7 +89,16 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
   let plainPty: { cols: number; rows: number };
 
   const sealgate = (args: string[]): Promise<CliRun> => runCli(args, { SG_CAST_PASS: PASS });
-  const keyArgs = (): string[] => ['--key', `file:${keyFile}`, '--passphrase-env', 'SG_CAST_PASS'];
+  let signerPub: string;
+  /** The recipient key, and the signer key every read is verified against first. */
+  const keyArgs = (): string[] => [
+    '--key',
+    `file:${keyFile}`,
+    '--passphrase-env',
+    'SG_CAST_PASS',
+    '--keys',
+    signerPub,
+  ];
 
   before(async () => {
     sshd = await startSshd();
@@ -100,6 +109,8 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
       mode: 0o600,
     });
     store = fx.config.recording.store;
+    signerPub = join(work, 'signer.pub.pem');
+    writeFileSync(signerPub, fx.signer.publicKey.spkiPem());
     const ssh = ['ssh', '-tt', ...fx.sshOptions(), 'ops+local@127.0.0.1'].map(quote).join(' ');
 
     tmux('new-session', '-d', '-s', 'one', '-x', '100', '-y', '30', ssh);
@@ -413,6 +424,8 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
       `file:${keyFile}`,
       '--passphrase-file',
       passFile,
+      '--keys',
+      signerPub,
       '--speed',
       '0.01', // the session would take minutes to play
     ]
@@ -471,7 +484,7 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
     assert.match(unlogged.stderr, /was not logged to a gate/);
   });
 
-  it('every cast is logged as a decrypt, with its format; bad input is one line', async () => {
+  it('every read is verified first and logged, with its format; bad input is one line', async () => {
     const spool = join(store, 'audit-spool');
     const events = readdirSync(spool)
       .filter((f) => f.endsWith('.json'))
@@ -482,9 +495,16 @@ describe('casts of a real shell session (tmux, ssh -tt, the gate, sshd)', () => 
             details: Record<string, unknown>;
           },
       );
-    const formats = new Set(events.filter((e) => e.action === 'decrypt').map((e) => e.details.format));
-    for (const f of ['asciicast-v2', 'asciicast-v3', 'scriptreplay', 'text', 'replay'])
-      assert.ok(formats.has(f), f);
+    const logged = new Set(events.map((e) => `${e.action} ${String(e.details.format)}`));
+    for (const f of [
+      'decrypt asciicast-v2',
+      'decrypt asciicast-v3',
+      'decrypt scriptreplay',
+      'text text',
+      'replay replay',
+    ])
+      assert.ok(logged.has(f), `${f} in ${[...logged].join(', ')}`);
+    assert.ok(events.filter((e) => e.action !== 'export').every((e) => e.details.verified === true));
 
     const noSession = await sealgate(['decrypt', store, ...keyArgs(), '--format', 'asciicast-v2']);
     assert.equal(noSession.status, 2, showRun(noSession));

@@ -41,7 +41,7 @@ function expectedRecord(session: string, type: RecordType, value: unknown): Expe
   if (isDataRecordType(type)) {
     const { channel, data } = value as { channel: number; data: Uint8Array };
     out.channel = channel;
-    out.data = Buffer.from(data).toString('base64');
+    // One representation (docs/FORMAT.md §10): `text` for valid UTF-8, else `data` in base64.
     let text: string | undefined;
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
@@ -49,6 +49,7 @@ function expectedRecord(session: string, type: RecordType, value: unknown): Expe
       text = undefined;
     }
     if (text !== undefined) out.text = text;
+    else out.data = Buffer.from(data).toString('base64');
     return out;
   }
   const clashes: Record<string, unknown> = {};

@@ -4,7 +4,7 @@
  * and stores with a tampered record and a tampered key commitment.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -15,8 +15,13 @@ import {
   type DecryptedEvent,
   type DecryptOptions,
 } from '../../src/audit/decrypt.js';
-import { isoMicros } from '../../src/audit/decrypt-event.js';
+import { dataBytesOf, isoMicros } from '../../src/audit/decrypt-event.js';
 import { exportBundle } from '../../src/audit/export.js';
+import { logAuditorRead } from '../../src/audit/auditor-read.js';
+import { AuditError } from '../../src/audit/errors.js';
+import { openLogSource } from '../../src/audit/source.js';
+import { SourceNotVerifiedError, verifyBeforeRead } from '../../src/audit/verified-source.js';
+import { BUNDLE_FILES, encodeEntryFrames, readEntryFrames } from '../../src/audit/bundle.js';
 import { SPOOL_DIR } from '../../src/seal/audit-spool.js';
 import { SealedLog } from '../../src/seal/log.js';
 import { STORE_FILES } from '../../src/seal/store.js';
@@ -30,6 +35,8 @@ const STACK_LINE = /^\s+at /m;
 let fx: Fixture;
 let work: string;
 const keyFile: Record<'r1' | 'r2' | 'third' | 'ec', string> = { r1: '', r2: '', third: '', ec: '' };
+/** The fixture's checkpoint signer public key: the trust root decrypt verifies against (--keys). */
+let signerPub: string;
 
 async function collect(
   dir: string,
@@ -56,7 +63,8 @@ function sealgate(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run
 }
 
 const show = (r: Run): string => `exit ${String(r.status)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-const decrypt = (source: string, key: keyof typeof keyFile, ...extra: string[]): Promise<Run> =>
+/** `sealgate decrypt SOURCE --key … ...extra`, with no trust option of its own. */
+const decryptBare = (source: string, key: keyof typeof keyFile, ...extra: string[]): Promise<Run> =>
   sealgate([
     'decrypt',
     source,
@@ -66,6 +74,21 @@ const decrypt = (source: string, key: keyof typeof keyFile, ...extra: string[]):
     'SG_TEST_PASS',
     ...extra,
   ]);
+/** `sealgate decrypt` verifying against the fixture's signer (--keys). */
+const decrypt = (source: string, key: keyof typeof keyFile, ...extra: string[]): Promise<Run> =>
+  decryptBare(source, key, '--keys', signerPub, ...extra);
+/** `sealgate decrypt --no-verify`: decrypt's own checks alone (tags, commitment, order). */
+const decryptUnverified = (source: string, key: keyof typeof keyFile, ...extra: string[]): Promise<Run> =>
+  decryptBare(source, key, '--no-verify', ...extra);
+const NO_VERIFY_WARNING = /^sealgate: WARNING: --no-verify: .* was NOT verified/m;
+/** stderr without the --no-verify warning line. */
+const withoutWarning = (r: Run): Run => ({
+  ...r,
+  stderr: r.stderr
+    .split('\n')
+    .filter((l) => !NO_VERIFY_WARNING.test(l))
+    .join('\n'),
+});
 const lines = (text: string): DecryptedEvent[] =>
   text
     .split('\n')
@@ -85,6 +108,7 @@ function assertCleanFailure(r: Run, status: number): string {
 function copyStore(name: string): string {
   const dir = join(work, name);
   cpSync(fx.dir, dir, { recursive: true });
+  rmSync(join(dir, SPOOL_DIR), { recursive: true, force: true }); // earlier tests' audit events
   return dir;
 }
 
@@ -116,6 +140,8 @@ before(async () => {
     keyFile[name] = join(work, `${name}.key.pem`);
     writeFileSync(keyFile[name], p.exportPrivateKey(key, phrase), { mode: 0o600 });
   }
+  signerPub = join(work, 'signer.pub.pem');
+  writeFileSync(signerPub, fx.signer.publicKey.spkiPem());
 });
 
 describe('decryptLog (API)', () => {
@@ -165,7 +191,7 @@ describe('decryptLog (API)', () => {
     assert.equal(r2.recordsNotAddressed, 3);
   });
 
-  it('keeps envelope names apart from payload fields, and gives data as base64 and lossless text', async () => {
+  it('keeps envelope names apart from payload fields, and gives data once: lossless text, else base64', async () => {
     const recs = records((await collect(fx.dir, fx.r1)).events);
     const open = recs.find((r) => r.type === 'CHANNEL_OPEN');
     assert.deepEqual(open?.payload, { type: 'session' });
@@ -181,6 +207,19 @@ describe('decryptLog (API)', () => {
     assert.equal('text' in binary, false, 'bytes that are not UTF-8 have no text');
     const bom = recs.find((r) => r.type === 'DATA_ERR');
     assert.equal(bom?.text, '\ufeffBOM kept\n');
+    assert.equal('data' in (bom ?? {}), false, 'UTF-8 bytes have no base64 copy');
+    // Every data record carries exactly one of the two, and it gives back the sealed bytes exactly.
+    const data = recs.filter((r) => r.type.startsWith('DATA_'));
+    assert.ok(data.length >= 8);
+    for (const r of data) assert.equal(('text' in r ? 1 : 0) + ('data' in r ? 1 : 0), 1, JSON.stringify(r));
+    const sealed = [
+      Uint8Array.from({ length: 256 }, (_, i) => i),
+      Uint8Array.of(0xff, 0xfe, 0x00, 0x41, 0xc3),
+      new TextEncoder().encode('héllo ✓ — ünïcødé 🎉\r\n'),
+      new Uint8Array(0),
+    ];
+    const back = data.map((r) => dataBytesOf(r).toString('hex'));
+    for (const bytes of sealed) assert.ok(back.includes(Buffer.from(bytes).toString('hex')));
     const exec = recs.find((r) => r.type === 'EXEC');
     assert.equal(exec?.command, 'id -a && cat /etc/hostname');
   });
@@ -267,6 +306,8 @@ describe('sealgate decrypt (CLI)', () => {
     };
     assert.equal(event.action, 'decrypt');
     assert.equal(event.details.source_kind, 'store');
+    assert.equal(event.details.verified, true);
+    assert.equal(event.details.verify_result, 'VERIFIED');
     assert.equal(
       event.details.key_id,
       p.digest('sha256', fx.r1.publicKey.spkiDer()).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
@@ -284,6 +325,8 @@ describe('sealgate decrypt (CLI)', () => {
       `file:${keyFile.r1}`,
       '--passphrase-env',
       'SG_TEST_PASS',
+      '--keys',
+      signerPub,
     ]);
     assert.equal(r.status, 0, show(r));
     assert.deepEqual(lines(r.stdout), (await collect(fx.dir, fx.r1)).events);
@@ -338,14 +381,15 @@ describe('sealgate decrypt (CLI)', () => {
     assert.match(assertCleanFailure(r, 2), /wrong passphrase/);
   });
 
-  it('a tampered record: exit 1 naming the leaf; nothing from that record on is released', async () => {
+  it("--no-verify, a tampered record: decrypt's own check, exit 1 naming the leaf; nothing from it on released", async () => {
     const dir = copyStore('tampered-record');
     const { events: clean } = await collect(fx.dir, fx.r1);
     const victim = records(clean).find((r) => r.type === 'DATA_OUT' && r.session === fx.sessions[1]);
     assert.ok(victim);
     flipByte(dir, entryOffset(dir, victim.index).at + 39 + 3); // inside the ciphertext
-    const r = await decrypt(dir, 'r1');
-    const message = assertCleanFailure(r, 1);
+    const r = await decryptUnverified(dir, 'r1');
+    assert.match(r.stderr, NO_VERIFY_WARNING, show(r));
+    const message = assertCleanFailure(withoutWarning(r), 1);
     assert.match(message, new RegExp(`leaf ${victim.index}\\b`));
     assert.match(message, /RECORD_AUTHENTICATION_FAILED/);
     const out = lines(r.stdout);
@@ -359,13 +403,13 @@ describe('sealgate decrypt (CLI)', () => {
     );
   });
 
-  it('--keep-going: exit 1 naming the failure, other segments still released', async () => {
+  it('--no-verify --keep-going: exit 1 naming the failure, other segments still released', async () => {
     const dir = copyStore('tampered-keep-going');
     const { events: clean } = await collect(fx.dir, fx.r1);
     const victim = records(clean).find((r) => r.type === 'DATA_OUT' && r.session === fx.sessions[1]);
     assert.ok(victim);
     flipByte(dir, entryOffset(dir, victim.index).at + 39 + 3);
-    const r = await decrypt(dir, 'r1', '--keep-going');
+    const r = await decryptUnverified(dir, 'r1', '--keep-going');
     assert.equal(r.status, 1, show(r));
     assert.doesNotMatch(r.stderr, STACK_LINE);
     assert.match(r.stderr, new RegExp(`leaf ${victim.index}: .*RECORD_AUTHENTICATION_FAILED`));
@@ -376,7 +420,7 @@ describe('sealgate decrypt (CLI)', () => {
     );
   });
 
-  it('a tampered key commitment: exit 1, KEY_COMMITMENT_MISMATCH at the header', async () => {
+  it('--no-verify, a tampered key commitment: exit 1, KEY_COMMITMENT_MISMATCH at the header', async () => {
     const dir = copyStore('tampered-commitment');
     const { events: clean } = await collect(fx.dir, fx.r1);
     const segment = records(clean).find((r) => r.session === fx.sessions[2]);
@@ -388,8 +432,8 @@ describe('sealgate decrypt (CLI)', () => {
     assert.ok(header > 0);
     const { at, length } = entryOffset(dir, header);
     flipByte(dir, at + length - 5); // inside the 32-byte commitment, the header's last field
-    const r = await decrypt(dir, 'r1');
-    const message = assertCleanFailure(r, 1);
+    const r = await decryptUnverified(dir, 'r1');
+    const message = assertCleanFailure(withoutWarning(r), 1);
     assert.match(message, /KEY_COMMITMENT_MISMATCH/);
     assert.match(message, new RegExp(`leaf ${header}\\b`));
     assert.deepEqual(
@@ -455,34 +499,233 @@ describe('sealgate decrypt of an export bundle', () => {
     assert.equal(event.details.source_kind, 'bundle');
   });
 
-  it('a range bundle that starts mid-segment: those records are counted, not decrypted', async () => {
+  it('a range bundle that starts mid-segment carries the header: it verifies, and the records come out', async () => {
     const dir = copyStore('bundle-source-3');
     const { events } = await collect(fx.dir, fx.r1);
-    // Start just after the first segment header, so its records have no header in the bundle.
-    const firstRecord = records(events)[0];
-    assert.ok(firstRecord);
+    // Start at the first segment's second record: its header and first record are before the range.
+    const first = records(events)[0];
+    assert.ok(first);
+    const from = records(events).find((e) => e.segment === first.segment && e.seq === 1)?.index;
+    assert.ok(from !== undefined && from > first.index + 1, 'the second record is later in the log');
     const bundle = join(work, 'bundle-range');
-    await exportBundle({
+    const result = await exportBundle({
       provider: p,
       storeDir: dir,
       outDir: bundle,
       signer: fx.signer,
-      from: firstRecord.index,
+      from,
       to: 20,
     });
+    const entries = storeEntries(fx.dir);
+    const header = entries.findIndex(
+      (e) => e.bytes[0] === 0x01 && Buffer.from(e.bytes).includes(Buffer.from(first.segment, 'hex')),
+    );
+    assert.ok(header >= 0 && header < from);
+    // The header (and every other open segment's with a record in the range) is carried, nothing else.
+    const carried = readBundleIndexes(bundle).filter((i) => i < from);
+    assert.ok(carried.includes(header), `header leaf ${header} in ${carried.join(',')}`);
+    assert.ok(carried.every((i) => entries[i]?.bytes[0] === 0x01));
+    assert.equal(result.manifest.entries, 20 - from + carried.length);
+
+    const verified = await sealgate(['verify', bundle, '--keys', signerPub]);
+    assert.equal(verified.status, 0, show(verified));
+    assert.match(verified.stdout, /^result: VERIFIED$/m, show(verified));
+
     const r = await decrypt(bundle, 'r1', '--records-only');
     assert.equal(r.status, 0, show(r));
-    assert.match(r.stderr, /records? belongs? to segments whose header is not in this bundle/, show(r));
-    const out = lines(r.stdout);
-    assert.ok(out.every((e) => e.kind === 'record' && e.segment !== firstRecord.segment && e.index < 20));
-    assert.deepEqual(
-      out,
-      records(events).filter(
-        (e) => e.index >= firstRecord.index && e.index < 20 && e.segment !== firstRecord.segment,
-      ),
+    assert.doesNotMatch(r.stderr, /whose header is not in this bundle/, show(r));
+    const inRange = records(events).filter((e) => e.index >= from && e.index < 20);
+    assert.ok(inRange.some((e) => e.segment === first.segment));
+    assert.deepEqual(lines(r.stdout), inRange);
+  });
+
+  it('a range with a record removed: decrypt is refused, verify names INDEX_NOT_CONTIGUOUS', async () => {
+    const bundle = join(work, 'bundle-range');
+    const cut = join(work, 'bundle-range-cut');
+    cpSync(bundle, cut, { recursive: true });
+    const frames = [...readEntryFrames(readFileSync(join(cut, BUNDLE_FILES.entries)))];
+    const victim = frames.find((f, i) => i > 2 && f.bytes[0] === 0x02);
+    assert.ok(victim);
+    writeFileSync(
+      join(cut, BUNDLE_FILES.entries),
+      encodeEntryFrames(frames.filter((f) => f.index !== victim.index)),
     );
+    const r = await decrypt(cut, 'r1');
+    assert.equal(r.status, 1, show(r));
+    assert.equal(r.stdout, '', 'nothing released');
+    assert.match(r.stderr, /^ {2}FAIL INDEX_NOT_CONTIGUOUS /m, show(r));
   });
 });
+
+describe('sealgate decrypt verifies first', () => {
+  it('a tampered store: refused, exit 1, the verify failure named, nothing released, no audit event', async () => {
+    const dir = copyStore('tampered-verify');
+    const { events: clean } = await collect(fx.dir, fx.r1);
+    const victim = records(clean).find((r) => r.type === 'DATA_OUT' && r.session === fx.sessions[1]);
+    assert.ok(victim);
+    flipByte(dir, entryOffset(dir, victim.index).at + 39 + 3); // ciphertext: the tag would catch it too
+    const r = await decrypt(dir, 'r1');
+    assert.equal(r.status, 1, show(r));
+    assert.equal(r.stdout, '', 'nothing released');
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    assert.match(
+      r.stderr,
+      /^sealgate: decrypt refused: .* failed verification: \d+ failures? \(.*ROOT_MISMATCH/m,
+      show(r),
+    );
+    // The same lines as `sealgate verify` prints.
+    const v = await sealgate(['verify', dir, '--keys', signerPub]);
+    assert.equal(v.status, 1, show(v));
+    const failLines = v.stdout.split('\n').filter((l) => l.startsWith('  FAIL '));
+    assert.ok(failLines.length > 0);
+    for (const l of failLines) assert.ok(r.stderr.includes(l), `${l}\n${show(r)}`);
+    assert.match(r.stderr, /--no-verify/);
+    assert.equal(statSafe(join(dir, SPOOL_DIR)), false, 'a refused decrypt read nothing and logged nothing');
+  });
+
+  it('signed by someone else (wrong --keys): refused with CHECKPOINT_UNKNOWN_SIGNER', async () => {
+    const other = await p.generateKey({ type: 'ec', curve: 'P-384' });
+    const otherPub = join(work, 'other-signer.pub.pem');
+    writeFileSync(otherPub, other.publicKey.spkiPem());
+    const r = await decryptBare(fx.dir, 'r1', '--keys', otherPub);
+    assert.equal(r.status, 1, show(r));
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^ {2}FAIL CHECKPOINT_UNKNOWN_SIGNER /m, show(r));
+  });
+
+  it('no trust root: exit 2, one line naming --keys and --no-verify', async () => {
+    const r = await decryptBare(fx.dir, 'r1');
+    const message = assertCleanFailure(r, 2);
+    assert.match(message, /--keys DIR/);
+    assert.match(message, /--no-verify/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('--no-verify: decrypts with a prominent warning, and the audit event says verified: false', async () => {
+    const dir = copyStore('no-verify');
+    const r = await decryptUnverified(dir, 'r1');
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stderr, NO_VERIFY_WARNING, show(r));
+    assert.deepEqual(lines(r.stdout), (await collect(fx.dir, fx.r1)).events);
+    const files = readdirSync(join(dir, SPOOL_DIR)).filter((n) => n.endsWith('.json'));
+    assert.equal(files.length, 1);
+    const event = JSON.parse(readFileSync(join(dir, SPOOL_DIR, files[0] ?? ''), 'utf8')) as {
+      details: Record<string, unknown>;
+    };
+    assert.equal(event.details.verified, false);
+    assert.equal('verify_result' in event.details, false);
+    const both = await decryptUnverified(dir, 'r1', '--keys', signerPub);
+    assert.match(assertCleanFailure(both, 2), /--no-verify contradicts --keys/);
+  });
+
+  it('a bundle with --trust-bundle-signers: decrypted, with an integrity-only notice', async () => {
+    const dir = copyStore('bundle-source-4');
+    const bundle = join(work, 'bundle-integrity');
+    await exportBundle({ provider: p, storeDir: dir, outDir: bundle, signer: fx.signer });
+    const r = await decryptBare(bundle, 'r1', '--trust-bundle-signers', '--records-only');
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stderr, /integrity only, origin not verified/, show(r));
+    assert.deepEqual(lines(r.stdout), records((await collect(fx.dir, fx.r1)).events));
+  });
+
+  it('a store whose audit spool cannot be written: refused, exit 2, nothing released', async () => {
+    const dir = copyStore('spool-blocked');
+    writeFileSync(join(dir, SPOOL_DIR), 'not a directory');
+    const r = await decrypt(dir, 'r1');
+    assert.match(assertCleanFailure(r, 2), /cannot log this decrypt into .*audit-spool .*nothing was read/);
+    assert.equal(r.stdout, '');
+  });
+});
+
+describe('verifyBeforeRead and logAuditorRead (the API the auditor commands share)', () => {
+  it('returns the passing report, throws SourceNotVerifiedError naming the failures, or skips by request', () => {
+    const trust = { trustedSigners: [fx.signer.publicKey] };
+    const good = openLogSource(fx.dir);
+    try {
+      const v = verifyBeforeRead(p, good, trust);
+      assert.equal(v.verified, true);
+      assert.equal(v.verified && v.result, 'VERIFIED');
+      assert.equal(v.report?.ok, true);
+      assert.deepEqual(verifyBeforeRead(p, good, {}, { noVerify: true }), { verified: false });
+      assert.throws(
+        () => verifyBeforeRead(p, good, {}),
+        (err: unknown) => err instanceof AuditError && err.code === 'TRUST_ROOT_MISSING',
+      );
+    } finally {
+      good.close();
+    }
+    const dir = copyStore('verify-before-read');
+    flipByte(dir, entryOffset(dir, 5).at + 20);
+    const bad = openLogSource(dir);
+    try {
+      assert.throws(
+        () => verifyBeforeRead(p, bad, trust),
+        (err: unknown) =>
+          err instanceof SourceNotVerifiedError &&
+          err.code === 'SOURCE_NOT_VERIFIED' &&
+          err.report.result === 'FAILED' &&
+          (err.report.failureCounts.ROOT_MISMATCH ?? 0) > 0 &&
+          /failed verification/.test(err.message),
+      );
+    } finally {
+      bad.close();
+    }
+  });
+
+  it('spools a read of any action into a store, and into nothing for a bundle without a spool', async () => {
+    const dir = copyStore('read-event');
+    const source = openLogSource(dir);
+    try {
+      const logged = logAuditorRead({
+        action: 'commands',
+        source,
+        keyId: 'ab'.repeat(32),
+        verification: { verified: false },
+        fips: false,
+        details: { session: fx.sessions[0] },
+      });
+      assert.deepEqual(logged.spools, [join(dir, SPOOL_DIR)]);
+      const files = readdirSync(join(dir, SPOOL_DIR)).filter((n) => n.endsWith('.json'));
+      assert.equal(files.length, 1);
+      const event = JSON.parse(readFileSync(join(dir, SPOOL_DIR, files[0] ?? ''), 'utf8')) as {
+        action: string;
+        details: Record<string, unknown>;
+      };
+      assert.equal(event.action, 'commands');
+      assert.equal(event.details.session, fx.sessions[0]);
+      assert.equal(event.details.verified, false);
+      assert.equal(event.details.output, 'stdout');
+    } finally {
+      source.close();
+    }
+    const bundle = join(work, 'bundle-read-event');
+    await exportBundle({
+      provider: p,
+      storeDir: copyStore('read-event-2'),
+      outDir: bundle,
+      signer: fx.signer,
+    });
+    const b = openLogSource(bundle);
+    try {
+      const logged = logAuditorRead({
+        action: 'replay',
+        source: b,
+        keyId: 'cd'.repeat(32),
+        verification: { verified: false },
+        fips: false,
+      });
+      assert.deepEqual(logged.spools, []);
+      assert.equal(logged.event.action, 'replay');
+    } finally {
+      b.close();
+    }
+  });
+});
+
+/** The leaf indexes of a bundle's entries.bin. */
+function readBundleIndexes(bundle: string): number[] {
+  return [...readEntryFrames(readFileSync(join(bundle, BUNDLE_FILES.entries)))].map((f) => f.index);
+}
 
 function statSafe(path: string): boolean {
   try {

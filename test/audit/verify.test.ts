@@ -207,12 +207,75 @@ describe('verify a real log', () => {
       to: 41,
     });
     assert.equal(result.manifest.complete, false);
-    assert.equal(result.manifest.entries, 41 - 7);
+    // Leaves 7..40, and before them the headers of the segments the range starts inside (FORMAT.md §7).
+    const st = LocalStore.openReadOnly(store);
+    const all = [...st.entries(0, 41)].map((b) => b.slice());
+    void st.close();
+    const open = new Map<string, number>();
+    for (const [i, bytes] of all.slice(0, 7).entries()) {
+      const e = decodeEntry(bytes);
+      if (e.kind === EntryKind.SEGMENT_HEADER) open.set(Buffer.from(e.segmentId).toString('hex'), i);
+      if (e.kind === EntryKind.SEALED_RECORD && e.final)
+        open.delete(Buffer.from(e.segmentId).toString('hex'));
+    }
+    const needed = new Set<number>();
+    for (const bytes of all.slice(7)) {
+      const e = decodeEntry(bytes);
+      const h =
+        e.kind === EntryKind.SEALED_RECORD ? open.get(Buffer.from(e.segmentId).toString('hex')) : undefined;
+      if (h !== undefined) needed.add(h);
+    }
+    assert.ok(needed.size > 0, 'the range starts inside a segment');
+    assert.equal(result.manifest.entries, 41 - 7 + needed.size);
     const r = verifyPath(out, pinned);
     assertOk(r);
     assert.equal(r.source.mode, 'range');
-    assert.equal(r.counts.entries, 34);
+    assert.equal(r.counts.entries, 34 + needed.size);
     assert.ok(r.warnings.some((w) => w.code === 'PARTIAL_CHECKS'));
+    // Their headers are in the bundle, so their provenance is known.
+    for (const h of needed) {
+      const seg = r.provenance.find((s) => s.headerIndex === h);
+      assert.ok(seg && seg.backend === 'openssl' && seg.records > 0, `segment with header ${h}`);
+    }
+  });
+
+  it('a range carries only headers of segments it starts inside: another header before it fails', async () => {
+    const a = await exportStore({ from: 30, to: 41 });
+    const frames = [...readEntryFrames(readFileSync(join(a, BUNDLE_FILES.entries)))];
+    const carried = new Set(frames.filter((f) => f.index < 30).map((f) => f.index));
+    // A header before the range whose segment has no record in it, with its own valid inclusion proof
+    // (from a one-leaf export of the same tree).
+    const st = LocalStore.openReadOnly(store);
+    const before = [...st.entries(0, 30)].map((b, index) => ({ index, bytes: b.slice() }));
+    void st.close();
+    const extra = before.find((e) => e.bytes[0] === EntryKind.SEGMENT_HEADER && !carried.has(e.index));
+    assert.ok(extra, 'a closed segment before the range');
+    const b = await exportStore({ from: extra.index, to: extra.index + 1 });
+    const proofsOf = (dir: string) =>
+      JSON.parse(readFileSync(join(dir, BUNDLE_FILES.proofs), 'utf8')) as {
+        tree_size: number;
+        inclusion: { index: number }[];
+      };
+    const [pa, pb] = [proofsOf(a), proofsOf(b)];
+    assert.equal(pa.tree_size, pb.tree_size);
+    pa.inclusion = [...pa.inclusion, ...pb.inclusion.filter((x) => x.index === extra.index)].sort(
+      (x, y) => x.index - y.index,
+    );
+    const bundle = openBundle(a);
+    const files = new Map(bundle.fileNames.map((n) => [n, bundle.file(n) ?? new Uint8Array(0)]));
+    files.set(BUNDLE_FILES.entries, encodeEntryFrames([...frames, extra].sort((x, y) => x.index - y.index)));
+    files.set(BUNDLE_FILES.proofs, Buffer.from(JSON.stringify(pa)));
+    const r = verifyLog(p, bundleSource('<memory>', new Bundle(files)), pinned);
+    assert.ok(!codes(r).has('INCLUSION_PROOF_INVALID'), show(r));
+    assert.ok(
+      r.failures.some(
+        (f) =>
+          f.code === 'MANIFEST_CONTENT_MISMATCH' &&
+          f.location === `entries.bin leaf ${extra.index}` &&
+          /none of its records is in the range/.test(f.message),
+      ),
+      show(r),
+    );
   });
 
   it('a session export verifies, including the crashed session (its CRASH_RECOVERY travels with it)', async () => {

@@ -334,6 +334,31 @@ export const BAD: BadCase[] = [
     ],
   },
   {
+    name: 'limits: a waiting queue that could fill max_connections',
+    edit: (c) => {
+      c.limits = { max_connections: 400, max_waiting_connections: 300 };
+    },
+    code: 'CONFIG_INVALID',
+    issues: [
+      {
+        path: 'limits.max_waiting_connections',
+        message:
+          'is 300, more than half of max_connections (400, configured): waiting connections could fill the gate; set it to 200 or less',
+      },
+    ],
+  },
+  {
+    name: 'limits: max_waiting_connections below 0 and per_user_max_jumps 0',
+    edit: (c) => {
+      c.limits = { max_waiting_connections: -1, per_user_max_jumps: 0 };
+    },
+    code: 'CONFIG_INVALID',
+    issues: [
+      { path: 'limits.max_waiting_connections', message: 'must be >= 0' },
+      { path: 'limits.per_user_max_jumps', message: 'must be >= 1' },
+    ],
+  },
+  {
     name: 'limits: a misspelt key and a max_startups that is not start:rate:full',
     edit: (c) => {
       c.limits = { max_startup: 10, max_startups: '10:30', login_grace_seconds: 0 };

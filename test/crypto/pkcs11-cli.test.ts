@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { OpenSslProvider } from '../../src/crypto/index.js';
 import { RecordType } from '../../src/seal/format/types.js';
@@ -169,7 +169,12 @@ describe('sealgate keys gen --pkcs11 / keys export-public', () => {
     session.end('closed');
     await log.close();
 
-    const r = await sealgate(['decrypt', dir, '--key', ref, '--records-only', ...tokenArgs], nss.env);
+    const signerPub = join(dirname(dir), 'signer.pub.pem');
+    writeFileSync(signerPub, signer.publicKey.spkiPem());
+    const r = await sealgate(
+      ['decrypt', dir, '--keys', signerPub, '--key', ref, '--records-only', ...tokenArgs],
+      nss.env,
+    );
     assert.equal(r.status, 0, show(r));
     const events = r.stdout
       .trim()

@@ -244,6 +244,47 @@ describe('a failed log leaves a store that verifies after the next start (issue 
     assert.match(failed[0]!.message, /stopped because the log failed: .*CKR_DEVICE_REMOVED/);
   });
 
+  it('a signer that fails at the final checkpoint: close rejects, LOG_STOP "failed" names it; the restart verifies', async () => {
+    const dir = join(work, 'signer-fails-at-close');
+    let broken = false;
+    const token: CryptoProvider = Object.assign(Object.create(p) as CryptoProvider, {
+      sign: (k: PrivateKey, data: Uint8Array, scheme: Parameters<CryptoProvider['sign']>[2]) =>
+        broken ? Promise.reject(new Error('CKR_DEVICE_REMOVED')) : p.sign(k, data, scheme),
+    });
+    const failures: Error[] = [];
+    const log = await SealedLog.open({
+      provider: token,
+      dir,
+      origin: 'test.sealgate/signer-fails-at-close',
+      recipients: [recipient.publicKey],
+      signingKey: signer,
+      create: true,
+      policy: { fsyncEveryMs: 2, fsyncEveryEntries: 4 },
+      onFailure: (err) => failures.push(err),
+    });
+    const a = log.openSession();
+    for (let i = 0; i < 10; i++) a.event(RecordType.DATA_OUT, { channel: 0, data: Buffer.from(`a ${i}`) });
+    await log.checkpoint();
+    // The token goes while the gate is idle: the first signing since is the one at stop.
+    broken = true;
+    await assert.rejects(log.close('stopped'), /CKR_DEVICE_REMOVED/);
+    assert.equal(failures.length, 1, 'onFailure: the gate logs its ALERT');
+    assert.match(String(log.failed?.message), /CKR_DEVICE_REMOVED/);
+    assert.equal(existsSync(join(dir, STORE_FILES.lock)), false, 'the run is closed by its LOG_STOP');
+
+    const stops = systemEntries(dir).filter((e) => e.type === SystemType.LOG_STOP);
+    assert.equal(stops.length, 1, 'one LOG_STOP: the one naming the failure');
+    assert.equal(stops[0]!.body.reason, FAILED_STOP_REASON);
+    assert.match(String(stops[0]!.body.failure), /CKR_DEVICE_REMOVED/);
+
+    broken = false;
+    const next = await restart(dir, 'test.sealgate/signer-fails-at-close', token);
+    assert.equal(next.recovery, undefined);
+    const report = verifyStore(dir, signer.publicKey);
+    assertVerifies(report);
+    assert.equal(report.warnings.filter((w) => w.code === 'RUN_FAILED').length, 1);
+  });
+
   it('ENOSPC on a 256 KiB tmpfs: the store fails, the lock stays, the next start writes CRASH_RECOVERY', async (t: TestContext) => {
     if (process.getuid?.() !== 0) return t.skip('needs root to mount a tmpfs');
     const mnt = mkdtempSync(join(tmpdir(), 'sealgate-enospc-'));

@@ -4,7 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Admission, parseMaxStartups, type AdmissionPolicy } from '../../src/ssh/admission.js';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import {
+  Admission,
+  defaultMaxWaiting,
+  MAX_PENALTY_BLOCKS,
+  maxWaitingProblem,
+  parseMaxStartups,
+  type AdmissionPolicy,
+} from '../../src/ssh/admission.js';
+import { MAX_SUPPRESSED_KEYS, RefusalLog } from '../../src/ssh/listener.js';
 import { AddressList, isAddressOrBlock, sourceBlock } from '../../src/ssh/source-address.js';
 
 function policy(over: Partial<AdmissionPolicy> = {}, exempt: string[] = []): AdmissionPolicy {
@@ -13,6 +23,7 @@ function policy(over: Partial<AdmissionPolicy> = {}, exempt: string[] = []): Adm
     maxStartups: { start: 10, rate: 30, full: 100 },
     perSourceMaxStartups: 1000,
     perSourceMaxConnections: 1000,
+    maxWaiting: 1000,
     netBlockSize: { v4: 32, v6: 128 },
     penalties: {
       enabled: true,
@@ -120,6 +131,41 @@ describe('admission: per-source caps and the connection cap', () => {
     assert.equal(a.admit('198.51.100.10').ok, true, 'below start (10): never dropped');
   });
 
+  it('caps the waiting connections of all sources together at maxWaiting; starting ones are not affected', () => {
+    const a = new Admission(policy({ perSourceMaxStartups: 1, maxWaiting: 3 }));
+    // Each source holds its one slot and queues one more: three sources fill the queue.
+    for (let i = 1; i <= 3; i++) {
+      assert.equal(a.admit(`192.0.2.${i}`).ok, true);
+      const queued = a.admit(`192.0.2.${i}`);
+      assert.ok(queued.ok && queued.waiting, `source ${i} waits`);
+    }
+    const fourth = a.admit('192.0.2.1');
+    assert.equal(!fourth.ok && fourth.reason, 'max-waiting');
+    assert.match(!fourth.ok ? fourth.detail : '', /3 connections wait for a startup slot, the limit is 3/);
+    const fresh = a.admit('192.0.2.9');
+    assert.ok(fresh.ok && !fresh.waiting, 'a fresh source starts at once');
+    assert.deepEqual(
+      { waiting: a.stats().waiting, refused: a.stats().refused['max-waiting'] },
+      { waiting: 3, refused: 1 },
+    );
+    // sshd's behaviour (refuse beyond the per-source slots) is maxWaiting 0.
+    const none = new Admission(policy({ perSourceMaxStartups: 1, maxWaiting: 0 }));
+    assert.equal(none.admit('192.0.2.1').ok, true);
+    const refused = none.admit('192.0.2.1');
+    assert.equal(!refused.ok && refused.reason, 'max-waiting');
+  });
+
+  it('maxWaiting defaults to a quarter of maxConnections, at most 1,000, and may not exceed half', () => {
+    assert.equal(defaultMaxWaiting(85), 21);
+    assert.equal(defaultMaxWaiting(400), 100);
+    assert.equal(defaultMaxWaiting(500_000), 1000);
+    assert.equal(maxWaitingProblem(200, 400, 'configured'), undefined);
+    assert.match(
+      String(maxWaitingProblem(201, 400, 'configured')),
+      /more than half of max_connections \(400/,
+    );
+  });
+
   it('caps all connections per source, and all connections at maxConnections', () => {
     const a = new Admission(policy({ perSourceMaxConnections: 2, maxConnections: 3 }));
     for (let i = 0; i < 2; i++) {
@@ -138,6 +184,7 @@ describe('admission: per-source caps and the connection cap', () => {
         'max-connections': 1,
         penalty: 0,
         'per-source-connections': 1,
+        'max-waiting': 0,
         'max-startups': 0,
       },
     );
@@ -222,6 +269,38 @@ describe('admission: per-source penalties', () => {
     }
   });
 
+  it('an exempt address is admitted while its block serves a penalty others earned', () => {
+    const a = new Admission(policy({ netBlockSize: { v4: 24, v6: 64 } }, ['198.51.100.7']));
+    for (let i = 0; i < 3; i++) {
+      const d = a.admit('198.51.100.66');
+      assert.ok(d.ok);
+      d.ticket.closed('authfail'); // 15 s: the block is refused
+    }
+    const other = a.admit('198.51.100.66');
+    assert.equal(!other.ok && other.reason, 'penalty');
+    const exempt = a.admit('198.51.100.7');
+    assert.ok(exempt.ok, 'exempt wins over the block penalty');
+    assert.equal(exempt.block, '198.51.100.0/24');
+  });
+
+  it('a full penalty table drops the soonest-expiring entries, never a longer active penalty', () => {
+    const c = clock();
+    const a = new Admission(policy(), { now: c.now });
+    const fail = (address: string, outcome: 'grace-exceeded' | 'noauth') => {
+      const d = a.admit(address);
+      assert.ok(d.ok, address);
+      d.ticket.closed(outcome);
+    };
+    fail('203.0.113.1', 'grace-exceeded'); // 20 s, active: the oldest entry of the table
+    c.advance(1);
+    // A table's worth of other sources, each 1 s (noauth), penalised after it.
+    for (let i = 0; i < MAX_PENALTY_BLOCKS; i++)
+      fail(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'noauth');
+    const still = a.admit('203.0.113.1');
+    assert.equal(!still.ok && still.reason, 'penalty', 'the active penalty survived the overflow');
+    assert.equal(a.stats().penalisedBlocks, 1);
+  });
+
   it('closed() is idempotent', () => {
     const a = new Admission(policy());
     const d = a.admit('192.0.2.5');
@@ -230,6 +309,47 @@ describe('admission: per-source penalties', () => {
     d.ticket.closed('authfail');
     assert.equal(a.stats().connections, 0);
     assert.equal(a.stats().penalties.authfail, 1);
+  });
+});
+
+describe('refusal log', () => {
+  it('counts at most MAX_SUPPRESSED_KEYS sources per window; the rest are summed per reason', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = winston.createLogger({
+      format: winston.format.json(),
+      transports: [
+        new winston.transports.Stream({
+          stream: new Writable({
+            write(chunk: Buffer, _enc, cb) {
+              for (const l of chunk.toString('utf8').split('\n').filter(Boolean))
+                lines.push(JSON.parse(l) as Record<string, unknown>);
+              cb();
+            },
+          }),
+        }),
+      ],
+    });
+    const log = new RefusalLog(logger, 60_000);
+    const n = 5_000;
+    for (let i = 0; i < n; i++) {
+      const address = `2001:db8::${i.toString(16)}`;
+      log.refused('max-startups', `${address}/128`, address, 'test');
+    }
+    log.stop();
+    return new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const own = lines.filter((l) => l.message === 'connection refused before authentication');
+        const summary = lines.find(
+          (l) => l.message === 'connections refused before authentication (summary)',
+        );
+        assert.equal(own.length, 50);
+        assert.ok(summary);
+        assert.equal(summary.refused_total, n - 50);
+        const by = summary.refused_by_reason_and_source as Record<string, number>;
+        assert.equal(by['max-startups other'], n - 50 - MAX_SUPPRESSED_KEYS);
+        resolve();
+      });
+    });
   });
 });
 

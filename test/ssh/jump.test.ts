@@ -291,3 +291,66 @@ describe('ProxyJump (ssh -J) through the gate', () => {
     assert.equal(inner.find((x) => x.type === 'SUBSYSTEM')?.payload.name, 'sftp');
   });
 });
+
+describe('ProxyJump: the per-user cap (limits.per_user_max_jumps)', () => {
+  let sshd: Sshd;
+  let fx: GateFixture;
+  let config: string;
+  before(async () => {
+    sshd = await startSshd();
+    fx = await startGateFixture({
+      sshd,
+      configure: (c) => {
+        c.targets.push({ ...c.targets[0]!, name: 'web1' });
+        c.users[0]!.targets = ['local', 'web1'];
+        c.limits = { per_user_max_jumps: 2 };
+      },
+    });
+    config = fx.jumpConfig(['local', 'web1', 'sealgate-gate']);
+  });
+  after(async () => {
+    await fx?.close();
+    await sshd?.stop();
+  });
+
+  const jump = (destination: string, command: string): Promise<SshResult> =>
+    runSsh(['-F', config, destination, command], { timeoutMs: 30_000 });
+  const opened = () => fx.opsLog.filter((l) => l.message === 'jump opened').length;
+  const closed = () => fx.opsLog.filter((l) => l.message === 'jump closed').length;
+
+  it('a user holds 2 jumps at once over all its connections; the 3rd is refused, and a freed slot serves again', async () => {
+    const held = [jump('local', 'sleep 4; echo held-1'), jump('web1', 'sleep 4; echo held-2')];
+    const deadline = Date.now() + 15_000;
+    while (opened() < 2) {
+      assert.ok(Date.now() < deadline, 'the two jumps to open');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const third = await jump('local', 'echo third');
+    assert.equal(third.code, 255, third.stderr);
+    assert.match(third.stderr, /open failed/);
+    assert.doesNotMatch(third.stdout.toString(), /third/);
+    const refusal = fx.opsLog.find(
+      (l) => l.message === 'forwarding refused' && l.reason === 'per-user-jumps',
+    );
+    assert.ok(refusal, 'the refusal is logged with its reason');
+    assert.equal(refusal.limit, 2);
+    assert.equal(refusal.target, 'local');
+
+    const results = await Promise.all(held);
+    assert.deepEqual(
+      results.map((r) => [r.code, r.stdout.toString()]),
+      [
+        [0, 'held-1\n'],
+        [0, 'held-2\n'],
+      ],
+    );
+    const closedBy = Date.now() + 10_000;
+    while (closed() < 2) {
+      assert.ok(Date.now() < closedBy, 'the two jumps to close');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const again = await jump('web1', 'echo again');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout.toString(), 'again\n');
+  });
+});

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client, type NextAuthHandler } from 'ssh2';
 import { startGateFixture, sshKeygen, type GateFixture } from '../helpers/gate-fixture.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 
@@ -125,6 +126,91 @@ describe('pre-authentication limits', () => {
     }
   });
 
+  describe('1,000 silent connections from 10 addresses', () => {
+    let fx: GateFixture;
+    before(async () => {
+      fx = await startGateFixture({
+        sshd,
+        configure: (c) => {
+          // max_connections 400, so that the flood could fill it; max_startups raised above the 10
+          // sources' 50 slots, so that random early drop does not decide the fresh login.
+          c.limits = { login_grace_seconds: 20, max_connections: 400, max_startups: '100:30:200' };
+        },
+      });
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it('cannot fill the gate with waiting connections: max_waiting_connections refuses them, a fresh address logs in', async () => {
+      const floods: Awaited<ReturnType<typeof silentFlood>>[] = [];
+      try {
+        for (let i = 0; i < 10; i++) floods.push(await silentFlood(fx.gate.port, 100, `127.0.0.${10 + i}`));
+        const held = () => floods.flatMap((f) => f.closedAt).filter((t) => t === undefined).length;
+        // 10 × 5 startup slots, and the waiting queue's default: a quarter of max_connections (100).
+        await waitFor(() => held() <= 150, 10_000, 'the refused connections to be closed');
+        const stats = fx.gate.admissionStats();
+        assert.deepEqual(
+          { held: held(), startups: stats.startups, waiting: stats.waiting, connections: stats.connections },
+          { held: 150, startups: 50, waiting: 100, connections: 150 },
+        );
+        assert.equal(stats.refused['max-waiting'], 850);
+        assert.equal(stats.refused['max-connections'], 0);
+        const refusal = logged(fx, 'connection refused before authentication');
+        assert.ok(
+          refusal.some((l) => l.reason === 'max-waiting' && /the limit is 100/.test(String(l.detail))),
+          JSON.stringify(refusal),
+        );
+        const r = await fx.ssh('ops+local', ['echo fresh'], { extra: ['-b', '127.0.0.30'] });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.toString(), 'fresh\n');
+      } finally {
+        for (const f of floods) for (const s of f.sockets) s.destroy();
+      }
+    });
+  });
+
+  describe('a client that gives up while it waits for a startup slot', () => {
+    let fx: GateFixture;
+    before(async () => {
+      fx = await startGateFixture({ sshd });
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it('is noticed by its FIN at once: its place in the queue frees, and it is charged noauth', async () => {
+      const holders = await silentFlood(fx.gate.port, 5, '127.0.0.20'); // the 5 startup slots
+      try {
+        await waitFor(() => fx.gate.admissionStats().startups === 5, 5_000, 'the startup slots');
+        const quitter = createConnection({
+          host: '127.0.0.1',
+          port: fx.gate.port,
+          localAddress: '127.0.0.20',
+        });
+        quitter.on('error', () => undefined);
+        await new Promise((r) => quitter.once('connect', r));
+        await waitFor(() => fx.gate.admissionStats().waiting === 1, 5_000, 'the 6th connection to wait');
+        const closed = new Promise((r) => quitter.once('close', r));
+        quitter.end('SSH-2.0-OpenSSH_9.6 giving up\r\n'); // its version line, then FIN
+        await closed;
+        // Within a second, not at the login grace time (120 s) or when a slot frees.
+        await waitFor(() => fx.gate.admissionStats().waiting === 0, 1_000, 'the waiting connection to go');
+        const stats = fx.gate.admissionStats();
+        assert.deepEqual(
+          {
+            connections: stats.connections,
+            noauth: stats.penalties.noauth,
+            grace: stats.penalties['grace-exceeded'],
+          },
+          { connections: 5, noauth: 1, grace: 0 },
+        );
+      } finally {
+        for (const s of holders.sockets) s.destroy();
+      }
+    });
+  });
+
   describe('200 bad authentications from one source', () => {
     let fx: GateFixture;
     before(async () => {
@@ -205,6 +291,38 @@ describe('pre-authentication limits', () => {
           l.client?.toString().startsWith('127.0.0.3:'),
       );
       assert.equal(refusals.length, 6, JSON.stringify(refusals));
+      assert.equal(refusals.at(-1)?.message, 'authentication refused; too many failures, disconnecting');
+    });
+
+    it('`none` counts after the first request, as sshd counts it: 1 free, then 6 refusals and the disconnect', async () => {
+      let sent = 0;
+      const client = new Client();
+      const ended = new Promise<string>((resolve) => {
+        client.on('error', (err: Error) => resolve(err.message));
+        client.on('close', () => resolve('closed'));
+        client.on('ready', () => resolve('authenticated'));
+      });
+      client.connect({
+        sock: createConnection({ host: '127.0.0.1', port: fx.gate.port, localAddress: '127.0.0.5' }),
+        username: 'ops+local',
+        hostVerifier: () => true,
+        // A client that asks with `none` again and again (20 at most: without the count, it never ends).
+        authHandler: (_methods, _partial, next: NextAuthHandler) => {
+          if (++sent > 20) return (next as unknown as (stop: false) => void)(false); // ssh2: no more methods
+          next({ type: 'none', username: 'ops+local' });
+        },
+      });
+      const outcome = await ended;
+      client.end();
+      assert.match(outcome, /Too many authentication failures/);
+      assert.equal(sent, 7, 'the first `none` and 6 counted ones');
+      const refusals = fx.opsLog.filter(
+        (l) =>
+          String(l.message).startsWith('authentication refused') &&
+          l.client?.toString().startsWith('127.0.0.5:'),
+      );
+      assert.equal(refusals.length, 6, JSON.stringify(refusals));
+      assert.ok(refusals.every((l) => l.method === 'none'));
       assert.equal(refusals.at(-1)?.message, 'authentication refused; too many failures, disconnecting');
     });
 

@@ -22,17 +22,13 @@ export interface Command {
   /** Microseconds since the epoch, of that record. */
   readonly timeUs: bigint;
   readonly derivation: Derivation;
-  /** The command as text. For `exec`, the EXEC command (lossy where the bytes are not UTF-8: see `raw`). */
+  /** The command as text (for `exec`, the EXEC record's `command`, as the gate recorded it). */
   readonly text: string;
-  /** `exec` only, when the command's bytes are not valid UTF-8: the exact bytes, base64. */
-  readonly raw?: string;
   /**
    * `terminal` only: false when the screen and the input disagree (input that was never echoed, a line
    * read off a screen the reconstructor could not follow). `exec` and `sftp` are always confident.
    */
   readonly confident: boolean;
-  /** `terminal` only, when the command runs a full-screen program (it switched to the alternate screen). */
-  readonly fullScreen?: boolean;
   /** Why `confident` is false, in a few words. */
   readonly note?: string;
 }

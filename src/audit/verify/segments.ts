@@ -52,6 +52,8 @@ interface SegmentState {
   /** Reported as left open (FINAL_MISSING or SEGMENT_OPEN_UNACCOUNTED), so that it is reported once. */
   flagged: boolean;
   successor: string | undefined;
+  /** A header before a range's first leaf (carried by the range): its first record sets nextSeq. */
+  carried: boolean;
 }
 
 const ZERO_ID = '0'.repeat(32);
@@ -88,8 +90,12 @@ export class SegmentChecks {
     return this.#sessions.size;
   }
 
-  /** A segment header at leaf `index`. */
-  header(index: number, h: SegmentHeader): void {
+  /**
+   * A segment header at leaf `index`. `carried`: a range bundle's header from before its range (the
+   * segment's records between the header and the range are not in the bundle), so the segment's first
+   * record in the range may have any seq, and the header must be followed by at least one record.
+   */
+  header(index: number, h: SegmentHeader, carried = false): void {
     const where = this.locate(index);
     const id = hex(h.segmentId);
     const session = hex(h.sessionId);
@@ -169,8 +175,16 @@ export class SegmentChecks {
       crashed: false,
       flagged: false,
       successor: undefined,
+      carried,
     });
     this.#runSegments.add(id);
+  }
+
+  /** Carried headers (see `header`) none of whose records came: the range does not start inside them. */
+  carriedWithoutRecords(): { id: string; headerIndex: number | undefined }[] {
+    return [...this.#segments.values()]
+      .filter((s) => s.carried && s.records === 0)
+      .map((s) => ({ id: s.id, headerIndex: s.headerIndex }));
   }
 
   /** A sealed record at leaf `index`. */
@@ -201,9 +215,14 @@ export class SegmentChecks {
         crashed: false,
         flagged: false,
         successor: undefined,
+        carried: false,
       };
       this.#segments.set(id, s);
       this.#runSegments.add(id);
+    }
+    if (s.carried && s.records === 0) {
+      s.nextSeq = seq; // its earlier records lie between the header and the range
+      s.lastSeq = seq - 1;
     }
     s.records++;
     if (s.final || s.crashed) {

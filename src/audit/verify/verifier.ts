@@ -421,15 +421,22 @@ export function verifyLog(
         prevIndex = index;
         continue;
       }
+      // A range carries the headers, from before it, of the segments it starts inside (FORMAT.md §7).
+      const carried =
+        mode === 'range' &&
+        range !== undefined &&
+        index < range.from &&
+        entry.kind === EntryKind.SEGMENT_HEADER;
       const extra =
-        entry.kind === EntryKind.SYSTEM &&
-        (entry.type === SystemType.SIGNER_ROTATION ||
-          (mode === 'sessions' && entry.type === SystemType.CRASH_RECOVERY));
+        carried ||
+        (entry.kind === EntryKind.SYSTEM &&
+          (entry.type === SystemType.SIGNER_ROTATION ||
+            (mode === 'sessions' && entry.type === SystemType.CRASH_RECOVERY)));
       if (!inRange && !extra) {
         findings.fail(
           'MANIFEST_CONTENT_MISMATCH',
           locate(index),
-          `leaf ${index} is outside the manifest's range [${range?.from}, ${range?.to}) and is not a SIGNER_ROTATION`,
+          `leaf ${index} is outside the manifest's range [${range?.from}, ${range?.to}) and is not a SIGNER_ROTATION${mode === 'range' ? ' or the header, before the range, of a segment it starts inside' : ''}`,
         );
       }
       if (entry.kind === EntryKind.SEGMENT_HEADER) {
@@ -441,8 +448,8 @@ export function verifyLog(
             `session ${session} is not one the manifest names`,
           );
         }
-        segments.header(index, entry);
-        runs?.entry(Number(entry.createdUs), index);
+        segments.header(index, entry, carried);
+        if (!carried) runs?.entry(Number(entry.createdUs), index);
       } else if (entry.kind === EntryKind.SEALED_RECORD) {
         // Unreachable: readRecordMeta accepts every record decodeEntry does.
         findings.fail('ENTRY_MALFORMED', locate(index), 'a sealed record that decodes but was not read');
@@ -626,6 +633,15 @@ export function verifyLog(
         }
       }
     }
+  }
+
+  // 5. A header carried from before a range must be of a segment the range starts inside.
+  for (const h of segments.carriedWithoutRecords()) {
+    findings.fail(
+      'MANIFEST_CONTENT_MISMATCH',
+      locate(h.headerIndex),
+      `segment ${h.id}: its header, before the range, is carried, but none of its records is in the range`,
+    );
   }
 
   // 6. What is still open at the end.

@@ -7,6 +7,7 @@
  *   and `--out FILE`. Classic format, or with `--input` the advanced format (input in the same
  *   typescript, resizes as `S` lines), as `script --logging-format advanced -B` writes it.
  */
+import { resolve } from 'node:path';
 import type { CryptoProvider } from '../../crypto/index.js';
 import { AsciicastWriter } from '../../audit/cast/asciicast.js';
 import type { TerminalChannel } from '../../audit/cast/channel.js';
@@ -60,18 +61,23 @@ export async function castCommand(
     throw new UsageError('--timing is for --format scriptreplay only');
   }
   const paths = opts.format === 'scriptreplay' ? scriptPaths(opts) : undefined;
-  const output = paths ? [paths.typescript, paths.timing] : (opts.out ?? 'stdout');
+  const output = paths ? paths.typescript : opts.out;
   refuseExisting(paths ? [paths.typescript, paths.timing] : [opts.out], Boolean(opts.force));
   let terminal;
   try {
     terminal = await openTerminalSession(provider, sourcePath, session, opts, {
-      format: opts.format,
-      input: Boolean(opts.input),
-      output,
+      action: 'decrypt',
+      ...(typeof output === 'string' ? { output } : {}),
+      details: {
+        format: opts.format,
+        input: Boolean(opts.input),
+        ...(paths ? { typescript: resolve(paths.typescript), timing: resolve(paths.timing) } : {}),
+      },
     });
   } catch (err) {
     return castFailure(err);
   }
+  if (typeof terminal === 'number') return terminal;
   try {
     return paths
       ? await writeScript(terminal.channel, terminal.events(), paths, opts)

@@ -4,6 +4,9 @@
  *
  * - The private key is loaded through the provider (PBES2-encrypted PEM; the passphrase from a file or an
  *   environment variable). A wrong passphrase or an EC key is bad input: one line, exit 2.
+ * - The source is verified first, exactly as `sealgate verify` does (src/cli/auditor-read.ts), against
+ *   `--keys DIR` (or, for a bundle, `--trust-bundle-signers`): a failure is exit 1, with every failure
+ *   named, and nothing is decrypted. `--no-verify` skips it, with a warning, and the audit event says so.
  * - Every decrypt is logged (docs/FORMAT.md §6.1) before anything is read: into `<store>/audit-spool`
  *   for a store (and if that cannot be written, nothing is decrypted), into `--audit-spool DIR` for a
  *   bundle, or a notice on stderr says that this decrypt was not logged to a gate.
@@ -13,18 +16,18 @@
  * - Segments addressed to other keys are counted on stderr; none addressed to this key is exit 1.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
 import { decryptLog, DecryptError, type DecryptSummary, type LogDecryption } from '../../audit/decrypt.js';
 import { AuditError } from '../../audit/errors.js';
 import { openLogSource, type LogSource } from '../../audit/source.js';
-import { auditEvent, spoolAuditEvent, SPOOL_DIR } from '../../seal/audit-spool.js';
+import type { ReadVerification } from '../../audit/verified-source.js';
+import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readSecret } from '../secrets.js';
 import { castCommand, type CastFormat } from './cast.js';
 
-export interface DecryptCommandOptions {
+export interface DecryptCommandOptions extends ReadTrustCliOptions {
   readonly key: string;
   readonly passphraseFile?: string;
   readonly passphraseEnv?: string;
@@ -150,40 +153,27 @@ export async function loadKey(provider: CryptoProvider, opts: DecryptCommandOpti
   }
 }
 
-/**
- * FORMAT.md §6.1: one audit event per decrypt, spooled before anything is decrypted. For a store the
- * event goes into its own spool, and failing to write it refuses the decrypt (fail closed).
- */
-function logDecrypt(source: LogSource, keyId: string, opts: DecryptCommandOptions, fips: boolean): void {
-  const event = auditEvent('decrypt', {
-    source: resolve(source.path),
-    source_kind: source.kind,
-    origin: source.origin,
-    key_id: keyId,
-    ...(opts.session ? { session: opts.session } : {}),
-    records_only: Boolean(opts.recordsOnly),
-    output: opts.out ? resolve(opts.out) : 'stdout',
+/** FORMAT.md §6.1: one audit event per decrypt, spooled before anything is decrypted (fail closed). */
+function logDecrypt(
+  source: LogSource,
+  keyId: string,
+  opts: DecryptCommandOptions,
+  fips: boolean,
+  verification: ReadVerification,
+): void {
+  logRead({
+    action: 'decrypt',
+    source,
+    keyId,
+    verification,
     fips,
+    ...(opts.out !== undefined ? { output: opts.out } : {}),
+    ...(opts.auditSpool !== undefined ? { auditSpool: opts.auditSpool } : {}),
+    details: {
+      ...(opts.session ? { session: opts.session } : {}),
+      records_only: Boolean(opts.recordsOnly),
+    },
   });
-  const spools = [
-    ...(source.kind === 'store' ? [resolve(source.path, SPOOL_DIR)] : []),
-    ...(opts.auditSpool ? [resolve(opts.auditSpool)] : []),
-  ];
-  for (const dir of spools) {
-    try {
-      spoolAuditEvent(dir, event);
-    } catch (err) {
-      throw new UsageError(
-        `cannot log this decrypt into ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); ` +
-          'nothing was decrypted',
-      );
-    }
-  }
-  if (spools.length === 0) {
-    note(
-      'notice: this decrypt of a bundle was not logged to a gate (give --audit-spool DIR to spool its audit event)',
-    );
-  }
 }
 
 function progressBar(total: number): { update(n: number): void; stop(): void } {
@@ -239,9 +229,16 @@ export async function decryptCommand(
   const key = await loadKey(provider, opts);
   const source = openSource(sourcePath);
   try {
+    const verification = verifyForRead(provider, source, opts, 'decrypt');
+    if (typeof verification === 'number') return verification;
     const bar = progressBar(source.entryCount);
+    const range = source.bundle?.manifest?.range;
     const run = decryptLog(provider, source.entries(), key, {
       ...(session ? { session } : {}),
+      // A range bundle carries the headers of segments it starts inside (FORMAT.md §7).
+      ...(range && source.bundle?.manifest?.complete === false && !source.bundle.manifest.sessions
+        ? { rangeFrom: range.from }
+        : {}),
       recordsOnly: Boolean(opts.recordsOnly),
       keepGoing: Boolean(opts.keepGoing),
       onProgress: (n) => bar.update(n),
@@ -250,7 +247,7 @@ export async function decryptCommand(
     let failure: DecryptError | undefined;
     let complete = true;
     try {
-      logDecrypt(source, run.keyId, { ...opts, session }, provider.info().fipsMode);
+      logDecrypt(source, run.keyId, { ...opts, session }, provider.info().fipsMode, verification);
       failure = await release(run, sink);
     } catch (err) {
       if (!(err instanceof OutputClosed)) throw err;

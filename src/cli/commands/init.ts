@@ -125,7 +125,7 @@ export async function initCommand(
       `  2. let the gate log in to it:       append ${join(keys, 'upstream_key.pub')} to the target user's authorized_keys`,
       `  3. start the gate:                  sealgate serve --config ${configFile}`,
       `  4. connect through it:              ssh -p ${listenPort} -i ${demoUser.path} ${login}@127.0.0.1`,
-      `  5. read what was recorded:          sealgate decrypt ${join(dir, 'store')} --key file:${recipient.path}`,
+      `  5. read what was recorded:          sealgate decrypt ${join(dir, 'store')} --keys ${join(keys, 'signer.pub.pem')} --key file:${recipient.path}`,
       '',
     ].join('\n'),
   );

@@ -109,13 +109,13 @@ export async function replayCommand(
   let terminal;
   try {
     terminal = await openTerminalSession(provider, sourcePath, session, opts, {
-      format: 'replay',
-      output: 'terminal',
-      ...(opts.at !== undefined ? { at: opts.at } : {}),
+      action: 'replay',
+      details: { format: 'replay', ...(opts.at !== undefined ? { at: opts.at } : {}) },
     });
   } catch (err) {
     return castFailure(err);
   }
+  if (typeof terminal === 'number') return terminal;
   let start: StartAt = {};
   if (opts.at !== undefined) {
     const parsed = parseStartAt(opts.at, terminal.channel.startUs);

@@ -1,26 +1,28 @@
 /**
  * What `text`, `replay` and `decrypt --format <cast>` share: the key and the source (as decrypt loads
- * them), the audit event (FORMAT.md §6.1: every decrypt is logged before anything is read, here with the
- * output format), the choice of the session's terminal channel, and its events.
+ * them), verify-before-read and the audit event (FORMAT.md §6.1: every read is logged before anything is
+ * read), the choice of the session's terminal channel, and its events.
  *
  * The channel is chosen in a first pass over the session's records (decrypted, nothing kept), because a
  * session can hold several channels and the choice must be made before the first line is written.
  * The second pass yields the channel's events. Both check every tag; a failure stops either.
  *
- * The audit event repeats decrypt.ts's `logDecrypt` (not exported there; a shared one is being made).
+ * Verification and the audit event are the shared ones of src/cli/auditor-read.ts: the source is
+ * verified before anything is decrypted, and the read is logged as `decrypt` (with its `format`),
+ * `text` or `replay`.
  */
-import { resolve } from 'node:path';
 import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
 import { decryptLog, DecryptError } from '../../audit/decrypt.js';
 import { pickChannel, TerminalChannels, type TerminalChannel } from '../../audit/cast/channel.js';
 import { CastError } from '../../audit/cast/errors.js';
 import { terminalEvent, type TermEvent } from '../../audit/cast/terminal-events.js';
 import type { LogSource } from '../../audit/source.js';
-import { auditEvent, spoolAuditEvent, SPOOL_DIR } from '../../seal/audit-spool.js';
+import type { ReadAction } from '../../audit/auditor-read.js';
+import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import { EXIT, UsageError } from '../errors.js';
 import { loadKey, openSource } from './decrypt.js';
 
-export interface TerminalSessionOptions {
+export interface TerminalSessionOptions extends ReadTrustCliOptions {
   readonly key: string;
   readonly passphraseFile?: string;
   readonly passphraseEnv?: string;
@@ -54,65 +56,54 @@ function channelNumber(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-function logAccess(
-  source: LogSource,
-  keyId: string,
-  details: Record<string, unknown>,
-  auditSpool: string | undefined,
-  fips: boolean,
-): void {
-  const event = auditEvent('decrypt', {
-    source: resolve(source.path),
-    source_kind: source.kind,
-    origin: source.origin,
-    key_id: keyId,
-    ...details,
-    fips,
-  });
-  const spools = [
-    ...(source.kind === 'store' ? [resolve(source.path, SPOOL_DIR)] : []),
-    ...(auditSpool ? [resolve(auditSpool)] : []),
-  ];
-  for (const dir of spools) {
-    try {
-      spoolAuditEvent(dir, event);
-    } catch (err) {
-      throw new UsageError(
-        `cannot log this decrypt into ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); ` +
-          'nothing was decrypted',
-      );
-    }
-  }
-  if (spools.length === 0) {
-    note(
-      'notice: this decrypt of a bundle was not logged to a gate (give --audit-spool DIR to spool its audit event)',
-    );
-  }
+/** What the read is logged as (src/audit/auditor-read.ts). */
+export interface TerminalRead {
+  readonly action: Extract<ReadAction, 'decrypt' | 'text' | 'replay'>;
+  /** A file path, or undefined for stdout (or the terminal). */
+  readonly output?: string;
+  readonly details: Record<string, unknown>;
 }
 
 /**
- * Opens the source, logs the access (`details`: format, output, …), and chooses the terminal channel.
- * Throws UsageError for bad input, DecryptError for a log that fails to decrypt (see `castFailure`).
+ * Opens the source, verifies it (as `verify` does, unless `--no-verify`), logs the read, and chooses the
+ * terminal channel. Returns the exit status instead when verification failed (its failures are on
+ * stderr). Throws UsageError for bad input, DecryptError for a log that fails to decrypt (castFailure).
  */
 export async function openTerminalSession(
   provider: CryptoProvider,
   sourcePath: string,
   session: string,
   opts: TerminalSessionOptions,
-  details: Record<string, unknown>,
-): Promise<TerminalSession> {
+  read: TerminalRead,
+): Promise<TerminalSession | number> {
   const requested = channelNumber(opts.channel);
   const key: PrivateKey = await loadKey(provider, opts);
   const source = openSource(sourcePath);
   try {
-    const first = decryptLog(provider, source.entries(), key, { session });
-    logAccess(
+    const verification = verifyForRead(provider, source, opts, read.action);
+    if (typeof verification === 'number') {
+      source.close();
+      return verification;
+    }
+    const range = source.bundle?.manifest?.range;
+    const options = {
+      session,
+      // A range bundle carries the headers of segments it starts inside (FORMAT.md §7).
+      ...(range && source.bundle?.manifest?.complete === false && !source.bundle.manifest.sessions
+        ? { rangeFrom: range.from }
+        : {}),
+    };
+    const first = decryptLog(provider, source.entries(), key, options);
+    logRead({
+      action: read.action,
       source,
-      first.keyId,
-      { session, ...(requested !== undefined ? { channel: requested } : {}), ...details },
-      opts.auditSpool,
-      provider.info().fipsMode,
-    );
+      keyId: first.keyId,
+      verification,
+      fips: provider.info().fipsMode,
+      ...(read.output !== undefined ? { output: read.output } : {}),
+      ...(opts.auditSpool !== undefined ? { auditSpool: opts.auditSpool } : {}),
+      details: { session, ...(requested !== undefined ? { channel: requested } : {}), ...read.details },
+    });
     const channels = new TerminalChannels();
     for await (const entry of first.opened()) if (entry.kind === 'record') channels.add(entry);
     const channel = pickChannel(session, channels.list(), requested);
@@ -120,7 +111,7 @@ export async function openTerminalSession(
       channel,
       source,
       async *events() {
-        const run = decryptLog(provider, source.entries(), key, { session });
+        const run = decryptLog(provider, source.entries(), key, options);
         for await (const entry of run.opened()) {
           if (entry.kind !== 'record') continue;
           const event = terminalEvent(entry, channel.channel);

@@ -32,12 +32,14 @@ export async function textCommand(
   let terminal;
   try {
     terminal = await openTerminalSession(provider, sourcePath, session, opts, {
-      format: 'text',
-      output: opts.out ?? 'stdout',
+      action: 'text',
+      ...(opts.out !== undefined ? { output: opts.out } : {}),
+      details: { format: 'text' },
     });
   } catch (err) {
     return castFailure(err);
   }
+  if (typeof terminal === 'number') return terminal;
   const sink = new OutputSink(opts.out, Boolean(opts.force));
   try {
     const { pty } = terminal.channel;
