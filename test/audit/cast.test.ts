@@ -93,7 +93,7 @@ describe('asciicast writers', () => {
     assert.equal(c.length, 6, 'no input, no exit event in v2');
   });
 
-  it('v3: term object, intervals since the previous event, input and exit events', () => {
+  it('v3: term object, intervals since the previous event, input events, the exit status last', () => {
     const c = cast(3, true);
     assert.deepEqual(c.header.term, { cols: 100, rows: 30, type: 'xterm-256color' });
     assert.equal(c.header.version, 3);
@@ -106,13 +106,13 @@ describe('asciicast writers', () => {
         ['r', '120x40'],
         ['o', 'err\n'],
         ['o', 'b\ufffda'],
-        ['x', '3'],
         ['o', '\ufffd'],
+        ['x', '3'],
       ],
     );
     assert.deepEqual(
       c.map((e) => e[0]),
-      [0.009, 0.49, 0.1, 0.1, 0, 0.1, 0.2, 0],
+      [0.009, 0.49, 0.1, 0.1, 0, 0.1, 0, 0.2],
     );
   });
 

@@ -3,7 +3,8 @@
  * header object, then one `[time, code, data]` array per event. v2 gives each event's time since the
  * start; v3 the interval since the previous event. Codes written: `o` output (DATA_OUT and DATA_ERR),
  * `i` input (DATA_IN, only when asked: it holds what the user typed, passwords included), `r` resize
- * `"COLSxROWS"` (WINDOW_CHANGE), and in v3 `x` the exit status. Time 0 is the channel's first record.
+ * `"COLSxROWS"` (WINDOW_CHANGE), and in v3 `x` the exit status, last. Time 0 is the channel's first
+ * record.
  *
  * Streaming and pure: `header()` once, then `event()` per record event, then `end()`; each returns the
  * lines to write (without newlines). Output and input text is decoded per stream (utf8-stream.ts).
@@ -24,6 +25,7 @@ export class AsciicastWriter {
   readonly #streams = { out: new Utf8Stream(), err: new Utf8Stream(), in: new Utf8Stream() };
   /** The time of the last event written (v3 intervals), and the latest time seen (never goes back). */
   #lastUs: bigint;
+  #exit: Extract<TermEvent, { code: 'x' }> | undefined;
 
   constructor(
     private readonly channel: TerminalChannel,
@@ -68,16 +70,24 @@ export class AsciicastWriter {
       case 'r':
         return this.#line(e.timeUs, 'r', `${e.cols}x${e.rows}`);
       case 'x':
-        return this.options.version === 3 ? this.#line(e.timeUs, 'x', String(e.status)) : [];
+        // The spec has it as the very last event; output can still arrive after the exit status.
+        this.#exit = e;
+        return [];
     }
   }
 
-  /** Incomplete UTF-8 tails left at the end, as U+FFFD, at the time of the last event. */
+  /**
+   * Incomplete UTF-8 tails left at the end, as U+FFFD, at the time of the last event; then, in v3, the
+   * exit status.
+   */
   end(): string[] {
     const out: string[] = [];
     for (const [name, stream] of Object.entries(this.#streams)) {
       if (name === 'in' && !this.options.input) continue;
       out.push(...this.#line(this.#lastUs, name === 'in' ? 'i' : 'o', stream.end()));
+    }
+    if (this.#exit && this.options.version === 3) {
+      out.push(...this.#line(this.#exit.timeUs, 'x', String(this.#exit.status)));
     }
     return out;
   }
