@@ -4,7 +4,7 @@
  * check` are imported when they run: they load the SSH stack and the config schema, which the auditor
  * commands do not need (half a second of start-up on a busy 2-core machine).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { fipsStatus } from './commands/fips-status.js';
 import {
   exportPublic,
@@ -19,6 +19,9 @@ import {
   type GenTokenKeyOptions,
 } from './commands/keys.js';
 import { decryptCommand, type DecryptCommandOptions } from './commands/decrypt.js';
+import { CAST_FORMATS } from './commands/cast.js';
+import { textCommand, type TextCommandOptions } from './commands/text.js';
+import { replayCommand, type ReplayCommandOptions } from './commands/replay.js';
 import { addReadTrustOptions } from './auditor-read.js';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.js';
 import { sessionsCommand, type SessionsCliOptions } from './commands/sessions.js';
@@ -178,6 +181,17 @@ export async function main(argv: string[]): Promise<void> {
     .option('--records-only', 'leave out system entries')
     .option('--audit-spool <dir>', 'also spool the audit event of this decrypt here (for a bundle)')
     .option('--keep-going', 'on a failure, abandon only the failing segment (still exits 1)')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'jsonl (every entry), or a cast of one --session: asciicast-v2, asciicast-v3, scriptreplay',
+      )
+        .choices(['jsonl', ...CAST_FORMATS])
+        .default('jsonl'),
+    )
+    .option('--channel <n>', 'casts: the terminal channel, when the session has several')
+    .option('--input', 'casts: include the typed input (asciicast "i" events; scriptreplay advanced format)')
+    .option('--timing <file>', 'scriptreplay: the timing file (then --out is the typescript file)')
     .action(
       action(async (source: string, opts: DecryptCommandOptions) =>
         withProvider<DecryptCommandOptions>((p, o) => decryptCommand(p, source, o))(opts),
@@ -244,6 +258,49 @@ export async function main(argv: string[]): Promise<void> {
     .action(
       action(async (source: string | undefined, opts: IndexDeleteOptions) =>
         withProvider<IndexDeleteOptions>((p, o) => indexDelete(p, source, o))(opts),
+      ),
+    );
+
+  const terminalOptions = (c: Command) =>
+    addReadTrustOptions(tokenOptions(c))
+      .argument('<source>', 'a store directory or an export bundle directory')
+      .argument('<session>', 'the session id (32 hex digits)')
+      .requiredOption(
+        '--key <ref>',
+        'the recipient private key (file:PATH PBES2-encrypted PEM, or a pkcs11: URI)',
+      )
+      .option('--passphrase-file <file>', "read the key's passphrase from a file")
+      .option('--passphrase-env <var>', "read the key's passphrase from an environment variable")
+      .option('--channel <n>', 'the terminal channel, when the session has several')
+      .option('--audit-spool <dir>', 'also spool the audit event of this decrypt here (for a bundle)');
+
+  terminalOptions(
+    program
+      .command('text')
+      .description("a session's terminal as plain text: what the screen showed, control sequences rendered"),
+  )
+    .option('-o, --out <file>', 'write the text to a file (created 0600) instead of stdout')
+    .option('--force', 'overwrite the --out file')
+    .action(
+      action(async (source: string, session: string, opts: TextCommandOptions) =>
+        withProvider<TextCommandOptions>((p, o) => textCommand(p, source, session, o))(opts),
+      ),
+    );
+
+  terminalOptions(
+    program
+      .command('replay')
+      .description('play a session on this terminal with its timing (space: pause, ".": step, q: quit)'),
+  )
+    .option('--speed <x>', 'playback speed (2: twice as fast)', '1')
+    .option('--idle-limit <seconds>', 'no pause longer than this')
+    .option(
+      '--at <n>',
+      'start at a leaf index (a command\'s index), at "90s" from the start, or at an ISO 8601 time; what came before is shown at once',
+    )
+    .action(
+      action(async (source: string, session: string, opts: ReplayCommandOptions) =>
+        withProvider<ReplayCommandOptions>((p, o) => replayCommand(p, source, session, o))(opts),
       ),
     );
 

@@ -25,6 +25,7 @@ import type { ReadVerification } from '../../audit/verified-source.js';
 import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readSecret } from '../secrets.js';
+import { castCommand, type CastFormat } from './cast.js';
 
 export interface DecryptCommandOptions extends ReadTrustCliOptions {
   readonly key: string;
@@ -36,6 +37,11 @@ export interface DecryptCommandOptions extends ReadTrustCliOptions {
   readonly recordsOnly?: boolean;
   readonly auditSpool?: string;
   readonly keepGoing?: boolean;
+  /** jsonl (default), or a cast format: cast.ts. */
+  readonly format?: 'jsonl' | CastFormat;
+  readonly channel?: string;
+  readonly input?: boolean;
+  readonly timing?: string;
 }
 
 /** System lines held back until a segment opens, so that a wrong key prints nothing but its error. */
@@ -123,7 +129,7 @@ function note(text: string): void {
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
-function openSource(path: string): LogSource {
+export function openSource(path: string): LogSource {
   try {
     return openLogSource(path);
   } catch (err) {
@@ -132,7 +138,7 @@ function openSource(path: string): LogSource {
   }
 }
 
-async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
+export async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
   const passphrase = readSecret('passphrase', { file: opts.passphraseFile, env: opts.passphraseEnv });
   try {
     const key = await provider.loadPrivateKey(opts.key, passphrase);
@@ -205,6 +211,17 @@ export async function decryptCommand(
   sourcePath: string,
   opts: DecryptCommandOptions,
 ): Promise<number> {
+  if (opts.format !== undefined && opts.format !== 'jsonl') {
+    return castCommand(provider, sourcePath, { ...opts, format: opts.format });
+  }
+  for (const [name, given] of [
+    ['--channel', opts.channel],
+    ['--input', opts.input],
+    ['--timing', opts.timing],
+  ]) {
+    if (given !== undefined)
+      throw new UsageError(`${String(name)} is for the cast formats (--format), not jsonl`);
+  }
   const session = opts.session?.toLowerCase();
   if (session !== undefined && !/^[0-9a-f]{32}$/.test(session)) {
     throw new UsageError(`--session must be a session id: 32 hex digits, not "${opts.session}"`);
