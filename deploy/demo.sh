@@ -11,7 +11,7 @@
 #   2. runs `sealgate init` (config and keys), pins that sshd's host key for the gate (from the key file,
 #      not by trust-on-first-use), and authorizes the gate's upstream key for `sgdemo`;
 #   3. starts `sealgate serve` on 127.0.0.1:2222 and prints the `ssh` command to go through it, and the
-#      `sealgate decrypt` command to read what was recorded.
+#      auditor's commands (`sessions`, `commands`, `replay`, `text`) that read what was recorded.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -118,9 +118,14 @@ The demo gate is up. Go through it (user "demo", to target "local", which is ssh
 
   ssh -p $GATE_PORT -i $DEMO/gate/keys/demo_user_key.pem -o UserKnownHostsFile=$DEMO/gate_known_hosts demo+local@127.0.0.1
 
-Then read what you did (the recipient key is unencrypted, for the demo only):
+Then see what you did, as an auditor would (the recipient key is unencrypted, for the demo only;
+every read checks the log against the signer's public key first):
 
-  node $REPO/bin/sealgate.js decrypt $DEMO/gate/store --key file:$DEMO/gate/keys/recipient.key.pem
+  READ="--keys $DEMO/gate/keys/signer.pub.pem --key file:$DEMO/gate/keys/recipient.key.pem"
+  node $REPO/bin/sealgate.js sessions $DEMO/gate/store \$READ              # who, where, when, how it ended
+  node $REPO/bin/sealgate.js commands $DEMO/gate/store \$READ              # every command, typed or exec
+  node $REPO/bin/sealgate.js replay $DEMO/gate/store SESSION \$READ --at INDEX   # watch that moment
+  node $REPO/bin/sealgate.js text $DEMO/gate/store SESSION \$READ          # the screen as plain text
 
 EOF
 

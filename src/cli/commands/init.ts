@@ -112,6 +112,7 @@ export async function initCommand(
   );
 
   const login = `${user}+local`;
+  const readArgs = `--keys ${join(keys, 'signer.pub.pem')} --key file:${recipient.path}`;
   process.stdout.write(
     [
       `wrote ${configFile} and its keys in ${keys}`,
@@ -125,7 +126,9 @@ export async function initCommand(
       `  2. let the gate log in to it:       append ${join(keys, 'upstream_key.pub')} to the target user's authorized_keys`,
       `  3. start the gate:                  sealgate serve --config ${configFile}`,
       `  4. connect through it:              ssh -p ${listenPort} -i ${demoUser.path} ${login}@127.0.0.1`,
-      `  5. read what was recorded:          sealgate decrypt ${join(dir, 'store')} --keys ${join(keys, 'signer.pub.pem')} --key file:${recipient.path}`,
+      `  5. see what was run:                sealgate commands ${join(dir, 'store')} ${readArgs}`,
+      `  6. watch a moment of a session:     sealgate replay ${join(dir, 'store')} SESSION ${readArgs} --at INDEX`,
+      `     (SESSION and INDEX from step 5; also: sealgate sessions, sealgate text, sealgate decrypt)`,
       '',
     ].join('\n'),
   );
