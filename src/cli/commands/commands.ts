@@ -26,12 +26,12 @@ function how(c: CommandLine): string {
 
 export function commandsTable(lines: readonly CommandLine[]): string {
   const table = new Table({
-    head: ['time (UTC)', 'session', 'gate user', 'target', 'how', 'command'],
+    head: ['time (UTC)', 'session', 'at', 'gate user', 'target', 'how', 'command'],
     style: PLAIN_TABLE,
     wordWrap: false,
   });
   for (const c of lines) {
-    table.push([shortTime(c.time), c.session.slice(0, 12), c.gate_user, c.target, how(c), c.text]);
+    table.push([shortTime(c.time), c.session.slice(0, 12), c.index, c.gate_user, c.target, how(c), c.text]);
   }
   return `${table.toString()}\n`;
 }

@@ -103,7 +103,7 @@ export async function replayCommand(
   sessionText: string,
   opts: ReplayCommandOptions,
 ): Promise<number> {
-  const session = sessionId(sessionText);
+  const session = sessionId(sessionText, 'the session', true);
   const speed = positive(opts.speed, '--speed') ?? 1;
   const idleLimit = positive(opts.idleLimit, '--idle-limit');
   let terminal;

@@ -17,6 +17,8 @@ import { pickChannel, TerminalChannels, type TerminalChannel } from '../../audit
 import { CastError } from '../../audit/cast/errors.js';
 import { terminalEvent, type TermEvent } from '../../audit/cast/terminal-events.js';
 import type { LogSource } from '../../audit/source.js';
+import { decodeSegmentHeader } from '../../seal/format/segment-header.js';
+import { EntryKind } from '../../seal/format/types.js';
 import type { ReadAction } from '../../audit/auditor-read.js';
 import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -42,12 +44,40 @@ export function note(text: string): void {
   process.stderr.write(`sealgate: ${text}\n`);
 }
 
-export function sessionId(text: string | undefined, what = 'the session'): string {
+/** A session id (32 hex digits) or, for `text` and `replay`, a prefix of one (at least 8 digits). */
+export function sessionId(text: string | undefined, what = 'the session', prefix = false): string {
   const session = text?.toLowerCase();
-  if (session === undefined || !/^[0-9a-f]{32}$/.test(session)) {
-    throw new UsageError(`${what} must be a session id: 32 hex digits, not "${text ?? ''}"`);
+  const form = prefix ? /^[0-9a-f]{8,32}$/ : /^[0-9a-f]{32}$/;
+  if (session === undefined || !form.test(session)) {
+    throw new UsageError(
+      `${what} must be a session id: 32 hex digits${prefix ? ' (or its first 8 or more, as tables show it)' : ''}, not "${text ?? ''}"`,
+    );
   }
   return session;
+}
+
+/**
+ * The full id of the one session whose id starts with `prefix`, from the segment headers (session ids
+ * are in the clear there: FORMAT.md §3.1). UsageError when none or several match.
+ */
+export function resolveSessionPrefix(source: LogSource, prefix: string): string {
+  if (prefix.length === 32) return prefix;
+  const found = new Set<string>();
+  for (const { bytes } of source.entries()) {
+    if (bytes[0] !== EntryKind.SEGMENT_HEADER) continue;
+    let id: string;
+    try {
+      id = Buffer.from(decodeSegmentHeader(bytes).sessionId).toString('hex');
+    } catch {
+      continue; // an undecodable header: verify (and decrypt) name it
+    }
+    if (id.startsWith(prefix)) found.add(id);
+  }
+  if (found.size === 1) return [...found][0]!;
+  if (found.size === 0) throw new UsageError(`no session id starts with ${prefix} in ${source.path}`);
+  throw new UsageError(
+    `${found.size} sessions start with ${prefix}: ${[...found].join(', ')}; give more digits`,
+  );
 }
 
 function channelNumber(text: string | undefined): number | undefined {
@@ -80,6 +110,7 @@ export async function openTerminalSession(
   const key: PrivateKey = await loadKey(provider, opts);
   const source = openSource(sourcePath);
   try {
+    session = resolveSessionPrefix(source, session);
     const verification = verifyForRead(provider, source, opts, read.action);
     if (typeof verification === 'number') {
       source.close();

@@ -27,7 +27,7 @@ export async function textCommand(
   sessionText: string,
   opts: TextCommandOptions,
 ): Promise<number> {
-  const session = sessionId(sessionText);
+  const session = sessionId(sessionText, 'the session', true);
   refuseExisting([opts.out], Boolean(opts.force));
   let terminal;
   try {
