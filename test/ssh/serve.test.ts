@@ -50,7 +50,8 @@ describe('sealgate init and serve', () => {
     );
     assert.equal(init.status, 0, init.stderr);
     assert.match(init.stdout, /UNENCRYPTED/);
-    assert.match(init.stdout, /sealgate decrypt /);
+    assert.match(init.stdout, /sealgate commands .*--keys .*signer.pub.pem --key file:/);
+    assert.match(init.stdout, /sealgate replay .* SESSION .* --at INDEX/);
     const config = parse(readFileSync(join(gateDir, 'sealgate.yaml'), 'utf8')) as {
       listen: { port: number };
     };
