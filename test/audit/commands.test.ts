@@ -8,7 +8,11 @@ import { describe, it } from 'node:test';
 import type { OpenedRecord } from '../../src/audit/decrypt.js';
 import { ELIDE_MIN, elisionPoint, endsClean } from '../../src/audit/commands/elide.js';
 import { InputScanner, type KeyEvent } from '../../src/audit/commands/input-scanner.js';
-import { CommandReconstructor, reconstructCommands } from '../../src/audit/commands/reconstruct.js';
+import {
+  CommandReconstructor,
+  MAX_LIVE_TERMINALS,
+  reconstructCommands,
+} from '../../src/audit/commands/reconstruct.js';
 import { sftpCommands } from '../../src/audit/commands/sftp.js';
 import type { JsonObject } from '../../src/seal/format/json.js';
 
@@ -309,5 +313,110 @@ describe('CommandReconstructor', () => {
       commands.map((c) => [c.derivation, c.text, c.index]),
       [['sftp', 'put /etc/x', 2]],
     );
+  });
+
+  describe('hostile recordings', () => {
+    it('a prompt that hides the cursor or switches to the alternate screen cannot hide commands', () => {
+      for (const mode of ['\x1b[?25l', '\x1b[?1049h']) {
+        const s = session();
+        s.shell();
+        const prompt = `${mode}$ `;
+        s.out(prompt);
+        s.type('rm -rf /data');
+        s.in('\r');
+        s.out(`\r\n${prompt}`);
+        s.type('kubectl delete ns prod');
+        s.in('\r');
+        s.out(`\r\n${prompt}`);
+        const commands = reconstructCommands(s.records);
+        assert.deepEqual(
+          commands.map((c) => [c.text, c.confident]),
+          [
+            ['rm -rf /data', false],
+            ['kubectl delete ns prod', false],
+          ],
+          JSON.stringify(mode),
+        );
+        assert.match(commands[0]!.note ?? '', /full-screen mode that no command had started/);
+      }
+    });
+
+    it('a password typed ahead of its prompt does not shift later commands to the wrong Enter', () => {
+      const s = session();
+      s.shell();
+      s.out(PROMPT);
+      s.type('sudo ls');
+      s.in('\r');
+      s.in('hunter2-secret\r'); // typed before sudo asked
+      s.out(`${ACCEPT}[sudo] password for sgtest: `);
+      s.out(`\r\nfile\r\n${PROMPT}`);
+      s.type('echo hi');
+      s.in('\r');
+      const echoEnter = s.records.length - 1;
+      s.out(`${ACCEPT}hi\r\n${PROMPT}`);
+      const commands = reconstructCommands(s.records);
+      assert.deepEqual(
+        commands.map((c) => c.text),
+        ['sudo ls', 'echo hi'],
+      );
+      assert.equal(commands[1]!.index, echoEnter);
+      assert.ok(
+        !JSON.stringify(commands, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(
+          'hunter2',
+        ),
+      );
+    });
+
+    it(
+      'a REP of two billion characters and an absurd PTY size do not stall or break it',
+      { timeout: 30_000 },
+      () => {
+        const s = session();
+        s.json('CHANNEL_OPEN', { channel: 0, type: 'session' });
+        s.json('PTY_REQ', {
+          channel: 0,
+          term: 'xterm',
+          cols: 4294967295,
+          rows: 4294967295,
+          width: 0,
+          height: 0,
+        });
+        s.json('SHELL', { channel: 0 });
+        for (let i = 0; i < 20; i++) s.out('a\x1b[2147483647b');
+        s.json('WINDOW_CHANGE', { channel: 0, cols: 1e9, rows: -5, width: 0, height: 0 });
+        s.out(`\r\n${PROMPT}`);
+        s.type('id');
+        s.in('\r');
+        s.out(`${ACCEPT}${PROMPT}`);
+        assert.deepEqual(s.texts(), ['id']);
+      },
+    );
+
+    it(`more than ${MAX_LIVE_TERMINALS} open terminals: the oldest is ended, and its channel says so`, () => {
+      const r = new CommandReconstructor();
+      const out: string[] = [];
+      for (let n = 0; n <= MAX_LIVE_TERMINALS; n++) {
+        const id = n.toString(16).padStart(32, '0');
+        const rec = (type: OpenedRecord['type'], payload: OpenedRecord['payload']): OpenedRecord => ({
+          kind: 'record',
+          index: n,
+          session: id,
+          segment: id,
+          seq: 0,
+          type,
+          final: false,
+          timeUs: 0n,
+          payload,
+        });
+        for (const c of r.push(
+          rec('PTY_REQ', { channel: 0, term: 'xterm', cols: 80, rows: 24, width: 0, height: 0 }),
+        ))
+          out.push(c.session);
+        for (const c of r.push(rec('SHELL', { channel: 0 })))
+          out.push(`${c.session} ${c.confident} ${c.text}`);
+      }
+      assert.equal(out.length, 1);
+      assert.match(out[0]!, /^0{32} false \(commands not reconstructed from here/);
+    });
   });
 });

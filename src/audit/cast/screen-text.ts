@@ -15,6 +15,7 @@
  *   memory. If a line was lost anyway (an output piece wider than the scrollback after a reflow), a
  *   LINES_LOST marker line says so.
  */
+import { guardTerminal, terminalSize } from '../commands/screen.js';
 import xterm from '@xterm/headless';
 import type { IMarker, Terminal as TerminalType } from '@xterm/headless';
 
@@ -89,12 +90,12 @@ export class ScreenText {
 
   constructor(cols: number, rows: number) {
     this.#term = new Terminal({
-      cols,
-      rows,
+      ...terminalSize(cols, rows), // recorded sizes are hostile input: clamped
       scrollback: SCROLLBACK,
       allowProposedApi: true,
       logLevel: 'off', // xterm.js logs parse errors to the console: never into our output
     });
+    guardTerminal(this.#term);
     this.#next = this.#term.registerMarker(0);
   }
 
@@ -135,7 +136,8 @@ export class ScreenText {
     if (this.#carry.length > 0) this.#term.write(this.#carry);
     this.#carry = new Uint8Array(0);
     await this.#settle();
-    this.#term.resize(cols, rows);
+    const size = terminalSize(cols, rows, { cols: this.#term.cols, rows: this.#term.rows });
+    this.#term.resize(size.cols, size.rows);
     this.#out.push(...this.#drain(false));
     return this.#out.splice(0);
   }

@@ -19,6 +19,14 @@ interface ChannelState {
   terminal?: TerminalChannel;
 }
 
+/**
+ * Terminals alive at once, over all sessions. Each costs up to a few MB; sessions that never end (a gate
+ * that crashed) would otherwise keep theirs until the end of the input. Beyond this the least recently
+ * used terminal is ended, and its channel says so with a command that is not confident.
+ */
+export const MAX_LIVE_TERMINALS = 128;
+const STOPPED = '(commands not reconstructed from here: too many terminals open at once; read the records)';
+
 /** Sessions whose channels hold terminals; a session's state goes at SESSION_END. */
 type SessionState = Map<number, ChannelState>;
 
@@ -27,6 +35,8 @@ const channelOf = (payload: JsonObject | DataPayload): number | undefined =>
 
 export class CommandReconstructor {
   readonly #sessions = new Map<string, SessionState>();
+  /** Live terminals, least recently used first. */
+  readonly #live = new Map<TerminalChannel, { session: string; channel: number; state: ChannelState }>();
 
   /** The commands that `record` completes (often none). */
   push(record: OpenedRecord): Command[] {
@@ -44,17 +54,22 @@ export class CommandReconstructor {
       session.set(channel, state);
     }
     const base = { session: record.session, channel, index: record.index, timeUs: record.timeUs };
+    const evicted: Command[] = [];
+    if (state.terminal) this.#touch(state.terminal, record.session, channel, state);
     const json = record.payload as JsonObject;
     switch (record.type) {
       case 'EXEC':
-        this.#startTerminal(state);
-        return [{ ...base, derivation: 'exec', text: String(json.command ?? ''), confident: true }];
+        this.#startTerminal(state, true, record, evicted);
+        return [
+          ...evicted,
+          { ...base, derivation: 'exec', text: String(json.command ?? ''), confident: true },
+        ];
       case 'PTY_REQ':
         state.pty = { cols: json.cols, rows: json.rows };
         return [];
       case 'SHELL':
-        this.#startTerminal(state);
-        return [];
+        this.#startTerminal(state, false, record, evicted);
+        return evicted;
       case 'WINDOW_CHANGE':
         if (state.pty) state.pty = { cols: json.cols, rows: json.rows };
         state.terminal?.resize(json.cols, json.rows);
@@ -62,8 +77,12 @@ export class CommandReconstructor {
       case 'SFTP_OP':
         return sftpCommands(json).map((text) => ({ ...base, derivation: 'sftp', text, confident: true }));
       case 'DATA_IN':
-        state.terminal?.input((record.payload as DataPayload).data, record.index, record.timeUs);
-        return [];
+        if (!state.terminal) return [];
+        return this.#lines(
+          record.session,
+          channel,
+          state.terminal.input((record.payload as DataPayload).data, record.index, record.timeUs),
+        );
       case 'DATA_OUT':
       case 'DATA_ERR':
         if (!state.terminal) return [];
@@ -74,6 +93,7 @@ export class CommandReconstructor {
         );
       case 'CHANNEL_CLOSE': {
         const lines = state.terminal ? this.#lines(record.session, channel, state.terminal.end()) : [];
+        if (state.terminal) this.#live.delete(state.terminal);
         session.delete(channel);
         return lines;
       }
@@ -89,14 +109,49 @@ export class CommandReconstructor {
     return out;
   }
 
-  #startTerminal(state: ChannelState): void {
-    if (state.pty && !state.terminal) state.terminal = new TerminalChannel(state.pty.cols, state.pty.rows);
+  /** A terminal for a channel with a PTY; `exec`: its command runs from the start (`ssh -t host top`). */
+  #startTerminal(state: ChannelState, exec: boolean, record: OpenedRecord, out: Command[]): void {
+    if (!state.pty || state.terminal) return;
+    if (this.#live.size >= MAX_LIVE_TERMINALS) out.push(...this.#evictOldest(record));
+    state.terminal = new TerminalChannel(state.pty.cols, state.pty.rows, exec);
+    this.#touch(state.terminal, record.session, channelOf(record.payload) ?? 0, state);
+  }
+
+  #touch(terminal: TerminalChannel, session: string, channel: number, state: ChannelState): void {
+    this.#live.delete(terminal);
+    this.#live.set(terminal, { session, channel, state });
+  }
+
+  /** Ends the least recently used terminal; its channel gets a not-confident command that says so. */
+  #evictOldest(now: OpenedRecord): Command[] {
+    const [terminal, owner] = this.#live.entries().next().value as [
+      TerminalChannel,
+      { session: string; channel: number; state: ChannelState },
+    ];
+    this.#live.delete(terminal);
+    owner.state.terminal = undefined;
+    owner.state.pty = undefined; // no new terminal for it either
+    return [
+      ...this.#lines(owner.session, owner.channel, terminal.end()),
+      {
+        session: owner.session,
+        channel: owner.channel,
+        index: now.index,
+        timeUs: now.timeUs,
+        derivation: 'terminal',
+        text: STOPPED,
+        confident: false,
+        note: `more than ${MAX_LIVE_TERMINALS} terminals were open at once`,
+      },
+    ];
   }
 
   #endSession(id: string, session: SessionState): Command[] {
     const out: Command[] = [];
     for (const [channel, state] of session) {
-      if (state.terminal) out.push(...this.#lines(id, channel, state.terminal.end()));
+      if (!state.terminal) continue;
+      out.push(...this.#lines(id, channel, state.terminal.end()));
+      this.#live.delete(state.terminal);
     }
     this.#sessions.delete(id);
     return out;

@@ -22,13 +22,40 @@ interface CoreWithWriteSync {
 const SCROLLBACK = 200;
 const MIN_COLS = 2;
 const MIN_ROWS = 1;
-/** Sizes beyond these are recorded values we do not trust (a hostile client's PTY_REQ): clamped. */
-const MAX_COLS = 1000;
-const MAX_ROWS = 500;
+/**
+ * Sizes beyond these are recorded values we do not trust (a hostile client's PTY_REQ or WINDOW_CHANGE):
+ * clamped, so that one terminal costs at most a few MB (a 4K screen in a small font is about 400x120).
+ */
+const MAX_COLS = 500;
+const MAX_ROWS = 200;
 
 function clamp(n: unknown, min: number, max: number, fallback: number): number {
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) return fallback;
   return Math.min(max, Math.max(min, Math.floor(n)));
+}
+
+/** A recorded terminal size made safe to emulate: clamped to 2..500 columns and 1..200 rows. */
+export function terminalSize(
+  cols: unknown,
+  rows: unknown,
+  fallback = { cols: 80, rows: 24 },
+): { cols: number; rows: number } {
+  return {
+    cols: clamp(cols, MIN_COLS, MAX_COLS, fallback.cols),
+    rows: clamp(rows, MIN_ROWS, MAX_ROWS, fallback.rows),
+  };
+}
+
+/**
+ * Guards a headless terminal against recorded output meant to stall it: a REP (`CSI n b`, repeat the
+ * last character) with a count beyond the screen's cells is dropped (xterm would repeat it n times; a
+ * 12-byte sequence would take a minute). Recorded output is hostile input.
+ */
+export function guardTerminal(term: XTerm): void {
+  term.parser.registerCsiHandler({ final: 'b' }, (params) => {
+    const n = typeof params[0] === 'number' ? params[0] : 1;
+    return n > term.cols * term.rows; // true: handled here, i.e. dropped
+  });
 }
 
 /** A position on the screen: the first row of a logical line (tracked through scrolling and reflow). */
@@ -41,18 +68,35 @@ export function startsWithPrompt(line: string, prompt: string): boolean {
   return line.startsWith(prompt) || (prompt.startsWith(line) && prompt.slice(line.length).trim() === '');
 }
 
+/** A row that does not move: what a marker is on the alternate screen. */
+function fixedRow(row: number): IMarker {
+  let disposed = false;
+  return {
+    id: -1,
+    get line() {
+      return disposed ? -1 : row;
+    },
+    get isDisposed() {
+      return disposed;
+    },
+    dispose() {
+      disposed = true;
+    },
+  } as unknown as IMarker;
+}
+
 export class Screen {
   readonly #term: XTerm;
   readonly #core: CoreWithWriteSync;
 
   constructor(cols: unknown, rows: unknown) {
     this.#term = new Terminal({
-      cols: clamp(cols, MIN_COLS, MAX_COLS, 80),
-      rows: clamp(rows, MIN_ROWS, MAX_ROWS, 24),
+      ...terminalSize(cols, rows),
       scrollback: SCROLLBACK,
       allowProposedApi: true,
       logLevel: 'off',
     });
+    guardTerminal(this.#term);
     this.#core = (this.#term as unknown as { _core: CoreWithWriteSync })._core;
   }
 
@@ -105,13 +149,14 @@ export class Screen {
 
   /**
    * Marks the start of the cursor's logical line, and returns the text before the cursor on it (the
-   * prompt, when the shell is waiting for input). Undefined on the alternate screen.
+   * prompt, when the shell is waiting for input).
    */
   markLine(): { start: LineStart; before: string } | undefined {
-    if (this.alternate) return undefined;
     const cursor = this.#cursorRow();
     const first = this.#logicalStart(cursor);
-    const marker = this.#term.registerMarker(first - cursor);
+    // xterm keeps markers on the normal screen only; the alternate screen has no scrollback, so a row
+    // number serves there (a prompt drawn on it: the caller treats such lines as not confident).
+    const marker = this.alternate ? fixedRow(first) : this.#term.registerMarker(first - cursor);
     if (!marker) return undefined;
     const b = this.#term.buffer.active;
     const before = this.text(first, cursor, b.cursorX);

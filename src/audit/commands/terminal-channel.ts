@@ -79,24 +79,58 @@ export class TerminalChannel {
   readonly #prompts: string[] = [];
   /** The last output written ended outside any escape or UTF-8 sequence. */
   #clean = true;
+  /**
+   * A command was accepted and no new line has been typed since: what the target does now (switching
+   * to the alternate screen, hiding the cursor) is that command's program.
+   */
+  #running: boolean;
+  /** The terminal was in full-screen mode after the last write. */
+  #wasFullScreen = false;
+  /**
+   * The current full-screen mode began while a command ran (vim, less, top). When it did not (a prompt
+   * that switches to the alternate screen or hides the cursor), keys are still read as command lines,
+   * not confident: a user cannot hide commands by changing the prompt.
+   */
+  #fullScreenByCommand = false;
 
-  constructor(cols: unknown, rows: unknown) {
+  /** `running`: the channel is an exec with a PTY, so its command runs from the start. */
+  constructor(cols: unknown, rows: unknown, running = false) {
     this.#screen = new Screen(cols, rows);
+    this.#running = running;
+  }
+
+  /** Keys go to a full-screen program that a command started: they are not command lines. */
+  #programHasKeys(): boolean {
+    return this.#screen.fullScreen && this.#fullScreenByCommand;
+  }
+
+  /** After every write: notes when full-screen mode begins or ends, and whether a command began it. */
+  #observeMode(): void {
+    const full = this.#screen.fullScreen;
+    if (full && !this.#wasFullScreen) this.#fullScreenByCommand = this.#running;
+    if (!full && this.#wasFullScreen) this.#running = false; // the program ended
+    this.#wasFullScreen = full;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#screen.write(bytes);
+    this.#observeMode();
   }
 
   resize(cols: unknown, rows: unknown): void {
     this.#screen.resize(cols, rows);
   }
 
-  /** The user's keystrokes. */
-  input(bytes: Uint8Array, index: number, timeUs: bigint): void {
+  /** The user's keystrokes; returns command lines that a fresh prompt shows were never echoed. */
+  input(bytes: Uint8Array, index: number, timeUs: bigint): TerminalLine[] {
+    const out: TerminalLine[] = [];
     for (const key of this.#scanner.scan(bytes)) {
-      if (this.#screen.fullScreen) continue; // a full-screen program's keys
+      if (this.#programHasKeys()) continue; // a full-screen program's keys
       if (key.kind === 'interrupt') {
         this.#closeLine();
         continue;
       }
-      const line = (this.#line ??= this.#openLine());
+      const line = (this.#line ??= this.#openLine(out));
       if (!line) continue;
       switch (key.kind) {
         case 'text':
@@ -118,6 +152,7 @@ export class TerminalChannel {
           break;
       }
     }
+    return out;
   }
 
   /** The target's output; returns the command lines whose Enter it echoed. */
@@ -127,22 +162,22 @@ export class TerminalChannel {
     while (this.#pending.length > 0 && from < bytes.length) {
       const lf = bytes.indexOf(LF, from);
       if (lf < 0) break;
-      this.#screen.write(bytes.subarray(from, lf));
+      this.#write(bytes.subarray(from, lf));
       this.#trackLowest();
       from = lf;
       this.#resolveAtLineFeed(out);
-      this.#screen.write(bytes.subarray(lf, lf + 1));
+      this.#write(bytes.subarray(lf, lf + 1));
       from = lf + 1;
     }
     let rest = bytes.subarray(from);
     if (this.#pending.length === 0 && !this.#line && this.#clean && !this.#screen.fullScreen) {
       const cut = elisionPoint(rest, this.#screen.rows + 1);
       if (cut > 0) {
-        this.#screen.write(CRLF);
+        this.#write(CRLF);
         rest = rest.subarray(cut);
       }
     }
-    this.#screen.write(rest);
+    this.#write(rest);
     this.#clean = endsClean(bytes);
     this.#trackLowest();
     return out;
@@ -168,9 +203,20 @@ export class TerminalChannel {
     }
   }
 
-  #openLine(): OpenLine | undefined {
+  #openLine(out: TerminalLine[]): OpenLine | undefined {
     const mark = this.#screen.markLine();
     if (!mark) return undefined;
+    this.#running = false;
+    // Typing starts at a fresh prompt while Enters still wait for their echo: the shell has read past
+    // them. One typed ahead never showed a line of its own (a password typed before its prompt): it is
+    // dropped, or it would take the next command's place. Any other is read as it stands, not confident.
+    const atPrompt = this.#prompts.some((p) => mark.before.trimEnd() === p.trimEnd());
+    if (atPrompt && this.#pending.length > 0) {
+      for (const p of this.#pending.splice(0)) {
+        if (p.typeAhead) release(p.line);
+        else this.#emit(p, this.#read(p.line), out, 'the Enter was not echoed');
+      }
+    }
     return { start: mark.start, prompt: mark.before, typed: [], plain: true };
   }
 
@@ -183,7 +229,7 @@ export class TerminalChannel {
   #resolveAtLineFeed(out: TerminalLine[]): void {
     const p = this.#pending[0];
     if (!p) return;
-    if (this.#screen.fullScreen) return;
+    if (this.#programHasKeys()) return;
     if (p.typeAhead) {
       // Its line was marked before the shell printed a prompt for it: read the cursor's line instead,
       // and only once it starts with a prompt seen before (other line feeds are the earlier command's output).
@@ -230,6 +276,11 @@ export class TerminalChannel {
       .map((l) => l.replace(/\s+$/, ''))
       .filter((l) => l.trim() !== '');
     if (lines.length === 0) return; // nothing on the screen: an empty line, or input that was not echoed
+    this.#running = true;
+    if (this.#screen.fullScreen) {
+      confident = false;
+      note ??= 'typed while the terminal was in full-screen mode that no command had started';
+    }
     if (confident && p.line.plain && !read.moved && !p.typeAhead) {
       const typed = utf8.decode(Uint8Array.from(p.line.typed)).replace(/\s+$/, '');
       if (lines.length !== 1 || lines[0] !== typed) {

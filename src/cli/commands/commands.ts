@@ -7,6 +7,7 @@
  *     sealgate commands STORE --key file:auditor.pem --grep 'kubectl delete' --since 7d
  */
 import Table from 'cli-table3';
+import { jsonLine, printableCell } from '../printable.js';
 import type { CryptoProvider } from '../../crypto/index.js';
 import type { CommandLine } from '../../audit/index/format.js';
 import { commandMatches } from '../../audit/query.js';
@@ -31,7 +32,11 @@ export function commandsTable(lines: readonly CommandLine[]): string {
     wordWrap: false,
   });
   for (const c of lines) {
-    table.push([shortTime(c.time), c.session.slice(0, 12), c.index, c.gate_user, c.target, how(c), c.text]);
+    table.push(
+      [shortTime(c.time), c.session.slice(0, 12), c.index, c.gate_user, c.target, how(c), c.text].map(
+        printableCell,
+      ),
+    );
   }
   return `${table.toString()}\n`;
 }
@@ -50,7 +55,7 @@ export async function commandsCommand(
     if (opts.json) {
       for (const c of matches) {
         if (!out.open) break;
-        await out.write(`${JSON.stringify(c)}\n`);
+        await out.write(jsonLine(c));
       }
     } else if (matches.length === 0) {
       process.stderr.write('sealgate: no command matches\n');

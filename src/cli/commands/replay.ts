@@ -97,6 +97,10 @@ function writeOut(data: Uint8Array): Promise<void> {
   });
 }
 
+/** Leaves the alternate screen, shows the cursor, stops mouse reports and bracketed paste, resets colours. */
+const TERMINAL_RESET =
+  '\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>\x1b[0m\r\n';
+
 export async function replayCommand(
   provider: CryptoProvider,
   sourcePath: string,
@@ -157,6 +161,9 @@ export async function replayCommand(
   } finally {
     controls.close();
     terminal.close();
+    // The recording may have left the terminal in any mode (alternate screen, hidden cursor, mouse
+    // reporting, bracketed paste, colours): put the auditor's terminal back.
+    if (process.stdout.isTTY && !process.stdout.destroyed) process.stdout.write(TERMINAL_RESET);
   }
   if (opts.at !== undefined && played === 0 && !controls.quit) {
     throw new UsageError(

@@ -4,6 +4,7 @@
  * `--since` / `--until` (the session was active in the window), `--session` (an id or a prefix).
  */
 import Table from 'cli-table3';
+import { jsonLine, printableCell } from '../printable.js';
 import type { CryptoProvider } from '../../crypto/index.js';
 import { sessionMatches } from '../../audit/query.js';
 import type { SessionSummary } from '../../audit/sessions.js';
@@ -55,21 +56,23 @@ export function sessionsTable(rows: readonly SessionSummary[]): string {
     style: PLAIN_TABLE,
   });
   for (const r of rows) {
-    table.push([
-      r.session.slice(0, 12),
-      r.gate_user,
-      r.target,
-      r.login,
-      r.client,
-      shortTime(r.start),
-      formatDuration(r.duration_s),
-      stateText(r),
-      exitText(r),
-      formatBytes(r.bytes_in),
-      formatBytes(r.bytes_out),
-      String(r.commands),
-      fipsText(r),
-    ]);
+    table.push(
+      [
+        r.session.slice(0, 12),
+        r.gate_user,
+        r.target,
+        r.login,
+        r.client,
+        shortTime(r.start),
+        formatDuration(r.duration_s),
+        stateText(r),
+        exitText(r),
+        formatBytes(r.bytes_in),
+        formatBytes(r.bytes_out),
+        String(r.commands),
+        fipsText(r),
+      ].map(printableCell),
+    );
   }
   return `${table.toString()}\n`;
 }
@@ -84,7 +87,7 @@ export async function sessionsCommand(
     const rows = log.sessions.filter((r) => sessionMatches(r, filters));
     const out = new OutputWriter();
     if (opts.json) {
-      for (const r of rows) await out.write(`${JSON.stringify(r)}\n`);
+      for (const r of rows) await out.write(jsonLine(r));
     } else if (rows.length === 0) {
       process.stderr.write('sealgate: no session matches\n');
     } else {

@@ -4,6 +4,7 @@
  * change applied; lines as they scrolled off, then the final screen). An exec channel without a pty has
  * no screen: its output (stdout and stderr, in the order they came) is given as it is, as UTF-8 text.
  */
+import { printableText } from '../printable.js';
 import type { CryptoProvider } from '../../crypto/index.js';
 import { ScreenText } from '../../audit/cast/screen-text.js';
 import { Utf8Stream } from '../../audit/cast/utf8-stream.js';
@@ -52,14 +53,14 @@ export async function textCommand(
             : e.code === 'r'
               ? await screen.resize(e.cols, e.rows)
               : [];
-        for (const line of lines) await sink.line(line);
+        for (const line of lines) await sink.line(printableText(line));
       }
-      for (const line of await screen.end()) await sink.line(line);
+      for (const line of await screen.end()) await sink.line(printableText(line));
     } else {
       const streams = { out: new Utf8Stream(), err: new Utf8Stream() };
       for await (const e of terminal.events())
-        if (e.code === 'o') await sink.write(streams[e.stream].push(e.data));
-      await sink.write(streams.out.end() + streams.err.end());
+        if (e.code === 'o') await sink.write(printableText(streams[e.stream].push(e.data)));
+      await sink.write(printableText(streams.out.end() + streams.err.end()));
     }
   } catch (err) {
     if (!(err instanceof OutputClosed)) {
