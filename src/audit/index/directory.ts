@@ -179,8 +179,19 @@ export class IndexDirectory {
     return [...parseLines<SessionSummary>(text)];
   }
 
-  /** Every command: the done sessions' (up to the length INDEX.json records), then the open ones'. */
-  *commands(meta: IndexMeta): Generator<CommandLine> {
+  /**
+   * The open sessions' commands file, read now: call it under the lock, because an update replaces it
+   * (and moves lines from it to commands.jsonl beyond the length an older INDEX.json records).
+   */
+  readOpenCommands(): string {
+    return fs.readFileSync(join(this.dir, INDEX_FILES.openCommands), 'utf8');
+  }
+
+  /**
+   * Every command: the done sessions' (up to the length INDEX.json records), then the open ones' (as
+   * read under the lock by readOpenCommands).
+   */
+  *commands(meta: IndexMeta, openCommands: string): Generator<CommandLine> {
     const fd = fs.openSync(join(this.dir, INDEX_FILES.commands), 'r');
     let done: Buffer;
     try {
@@ -195,7 +206,7 @@ export class IndexDirectory {
       fs.closeSync(fd);
     }
     yield* parseLines<CommandLine>(done.toString('utf8'));
-    yield* parseLines<CommandLine>(fs.readFileSync(join(this.dir, INDEX_FILES.openCommands), 'utf8'));
+    yield* parseLines<CommandLine>(openCommands);
   }
 
   /**

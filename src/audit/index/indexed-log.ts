@@ -182,9 +182,10 @@ export async function openIndexedLog(opts: IndexedLogOptions): Promise<IndexedLo
       });
       if (reason === undefined && meta.size === size) {
         if (opts.requireVerified && meta.verified !== true) before();
+        const open = index.readOpenCommands();
         return {
           sessions: index.readSessions(),
-          commands: () => index.commands(meta),
+          commands: () => index.commands(meta, open),
           use: 'current',
           dir,
           entriesRead: 0,
@@ -254,9 +255,10 @@ function result(
   dir: string,
   reason?: string,
 ): IndexedLog {
+  const open = index.readOpenCommands(); // under the lock: result() runs before unlock
   return {
     sessions: d.sessions,
-    commands: () => index.commands(meta),
+    commands: () => index.commands(meta, open),
     use,
     dir,
     ...(reason ? { reason } : {}),
