@@ -12,6 +12,7 @@ import { CastError } from '../../src/audit/cast/errors.js';
 import { beforeStart, parseStartAt, waitMs } from '../../src/audit/cast/replay-clock.js';
 import { ALT_BEGIN, ALT_END, LINES_LOST, ScreenText } from '../../src/audit/cast/screen-text.js';
 import { ScriptWriter } from '../../src/audit/cast/scriptreplay.js';
+import { Osc52Filter } from '../../src/audit/cast/osc52-filter.js';
 import { terminalEvent, type TermEvent } from '../../src/audit/cast/terminal-events.js';
 import type { RecordTypeName } from '../../src/seal/format/types.js';
 
@@ -273,5 +274,23 @@ describe('replay clock', () => {
     assert.equal(beforeStart(e, { index: e.index + 1 }), true);
     assert.equal(beforeStart(e, { index: e.index }), false);
     assert.equal(beforeStart(e, { timeUs: T0 }), false);
+  });
+});
+
+describe('Osc52Filter (replay: recorded output must not write the auditor clipboard)', () => {
+  const run = (chunks: string[]) => {
+    const f = new Osc52Filter();
+    const out = chunks.map((c) => Buffer.from(f.push(Buffer.from(c, 'latin1'))).toString('latin1')).join('');
+    return { out: out + Buffer.from(f.end()).toString('latin1'), removed: f.removed };
+  };
+  it('drops OSC 52 ended by BEL or ST, split anywhere, and nothing else', () => {
+    assert.deepEqual(run(['a\x1b]52;c;ZXZpbA==\x07b']), { out: 'ab', removed: 1 });
+    assert.deepEqual(run(['a\x1b', ']5', '2;c;ZXZp', 'bA==\x1b', '\\b']), { out: 'ab', removed: 1 });
+    assert.deepEqual(run(['\x1b]0;title\x07\x1b[31mred\x1b]5x']), {
+      out: '\x1b]0;title\x07\x1b[31mred\x1b]5x',
+      removed: 0,
+    });
+    assert.deepEqual(run(['x\x1b\x1b]52;;\x07y']), { out: 'x\x1by', removed: 1 });
+    assert.deepEqual(run(['tail\x1b]5']), { out: 'tail\x1b]5', removed: 0 });
   });
 });

@@ -7,6 +7,7 @@
  * Only output is played (DATA_OUT and DATA_ERR, as the user saw them). A recorded window change cannot
  * resize this terminal; a terminal smaller than the recording is warned about at the start.
  */
+import { Osc52Filter } from '../../audit/cast/osc52-filter.js';
 import type { CryptoProvider } from '../../crypto/index.js';
 import { DEFAULT_SIZE } from '../../audit/cast/channel.js';
 import { CastError } from '../../audit/cast/errors.js';
@@ -140,6 +141,8 @@ export async function replayCommand(
   }
   process.stdout.on('error', () => undefined); // a reader gone away ends playback below
   const controls = new Controls();
+  // Recorded output is hostile: it must not write the auditor's clipboard (OSC 52).
+  const clipboard = new Osc52Filter();
   let played = 0;
   try {
     let prevUs = terminal.channel.startUs;
@@ -154,13 +157,17 @@ export async function replayCommand(
         played++;
       }
       prevUs = e.timeUs;
-      await writeOut(e.data);
+      await writeOut(clipboard.push(e.data));
     }
   } catch (err) {
     return castFailure(err);
   } finally {
     controls.close();
     terminal.close();
+    const held = clipboard.end();
+    if (held.length > 0 && !process.stdout.destroyed) await writeOut(held);
+    if (clipboard.removed > 0)
+      note(`dropped ${clipboard.removed} clipboard write(s) (OSC 52) from the recorded output`);
     // The recording may have left the terminal in any mode (alternate screen, hidden cursor, mouse
     // reporting, bracketed paste, colours): put the auditor's terminal back.
     if (process.stdout.isTTY && !process.stdout.destroyed) process.stdout.write(TERMINAL_RESET);
