@@ -28,6 +28,7 @@ import { sessionsCommand, type SessionsCliOptions } from './commands/sessions.js
 import { commandsCommand, type CommandsCliOptions } from './commands/commands.js';
 import { indexDelete, type IndexDeleteOptions } from './commands/index-delete.js';
 import { exportCommand, type ExportCliOptions } from './commands/export.js';
+import { caInit, caIssue, type CaInitOptions, type CaIssueOptions } from './commands/ca.js';
 import type { ServeOptions } from './commands/serve.js';
 import type { InitOptions } from './commands/init.js';
 import { assertStartupOk } from '../crypto/startup.js';
@@ -157,6 +158,43 @@ export async function main(argv: string[]): Promise<void> {
     action(async (ref: string, opts: ExportPublicOptions) =>
       inMode(argv, globalFips(), () => exportPublic(globalFips(), ref, opts)),
     ),
+  );
+
+  const ca = program
+    .command('ca')
+    .description('a user certificate authority: OpenSSH user certificates (docs/CERTS.md)');
+  ca.command('init')
+    .description('generate the user CA key: DIR/user_ca.pem (0600) and DIR/user_ca.pub (OpenSSH line)')
+    .requiredOption('-o, --out <dir>', 'directory to write the CA key pair into')
+    .option('--curve <curve>', 'ECDSA curve: P-256 (default) or P-384')
+    .option('--rsa <bits>', 'an RSA CA key instead: 3072 or 4096 (signs with rsa-sha2-512)')
+    .option('--passphrase-file <file>', 'read the passphrase that encrypts the CA key from a file')
+    .option('--passphrase-env <var>', 'read the passphrase from an environment variable')
+    .option('--unencrypted', 'write the CA key unencrypted (demo use only)')
+    .option('--force', 'overwrite existing files')
+    .action(action(withProvider<CaInitOptions>(caInit)));
+  tokenOptions(
+    ca
+      .command('issue')
+      .description('sign a user certificate for a public key; writes KEY-cert.pub beside KEY.pub')
+      .requiredOption('--ca <ref>', 'the CA private key: file:PATH (PEM) or a pkcs11: URI')
+      .option('--passphrase-file <file>', "read the CA key's passphrase from a file")
+      .option('--passphrase-env <var>', "read the CA key's passphrase from an environment variable")
+      .requiredOption(
+        '--principal <name>',
+        'a login the certificate is valid for (repeat for more)',
+        (v: string, acc: string[] = []) => [...acc, v],
+      )
+      .requiredOption('--ttl <span>', 'how long it is valid: 8h, 30m, 1h30m, 2d')
+      .requiredOption('--pubkey <file>', 'the OpenSSH public key to certify (id_ecdsa.pub)')
+      .option('--serial <n>', 'the serial number (default: 63 random bits)')
+      .option('--key-id <text>', "the key id (default: the public key's comment, else its file name)")
+      .option('--source-address <cidrs>', 'critical option: only from these addresses (CIDR,…)')
+      .option('--force-command <cmd>', 'critical option: run this command instead of the one asked for')
+      .option('--valid-from <time>', 'ISO 8601 start of validity (default: 5 minutes ago, for clock skew)')
+      .option('--force', 'overwrite an existing certificate file'),
+  ).action(
+    action(async (opts: CaIssueOptions) => inMode(argv, globalFips(), () => caIssue(globalFips(), opts))),
   );
 
   addReadTrustOptions(
