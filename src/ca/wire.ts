@@ -5,7 +5,7 @@
 import { readSshString } from '../ssh/wire.js';
 import { CertError } from './errors.js';
 
-export { sshMpint, sshString } from '../ssh/wire.js';
+export { sshString } from '../ssh/wire.js';
 
 export function sshU32(value: number): Buffer {
   const out = Buffer.allocUnsafe(4);
