@@ -18,7 +18,9 @@ import {
   optionString,
   type Certificate,
 } from '../../src/ca/certificate.js';
+import { canonicalOptions, encodeToBeSigned, flagOption } from '../../src/ca/certificate.js';
 import { CertError } from '../../src/ca/errors.js';
+import { issueUserCertificate } from '../../src/ca/issue.js';
 import { decodeSignature, verifyCertificateSignature } from '../../src/ca/signature.js';
 import { runCli, showRun, STACK_LINE } from '../helpers/cli.js';
 
@@ -339,6 +341,43 @@ describe('sealgate ca', () => {
     assertCertError(() => decodeCertificate(blob.subarray(0, blob.length - 3)), 'MALFORMED');
     assertCertError(() => decodeCertificate(Buffer.concat([blob, Buffer.from([0])])), 'MALFORMED');
     assertCertError(() => decodeCertificate(blobOf(join(dir, 'id_ecdsa.pub'))), 'UNSUPPORTED_KEY_TYPE');
+  });
+
+  it('refuses what OpenSSH would not read, and certificates for anyone', async () => {
+    const subjectKey = blobOf(join(dir, 'id_ecdsa.pub'));
+    const content = {
+      subjectKey,
+      serial: 1n,
+      type: CERT_TYPE_USER,
+      keyId: 'k',
+      principals: ['ops'],
+      validAfter: 0n,
+      validBefore: 10n,
+      criticalOptions: [],
+      extensions: [flagOption('permit-pty'), flagOption('permit-X11-forwarding')],
+    };
+    const ca = blobOf(join(dir, 'p256', 'user_ca.pub'));
+    assertCertError(() => encodeToBeSigned(content, new Uint8Array(32), ca), 'NOT_CANONICAL');
+    assertCertError(
+      () => canonicalOptions([flagOption('permit-pty'), flagOption('permit-pty')]),
+      'NOT_CANONICAL',
+    );
+    assert.deepEqual(
+      canonicalOptions(content.extensions).map((o) => o.name),
+      ['permit-X11-forwarding', 'permit-pty'],
+    );
+    const caKey = await provider.importPrivateKey(readFileSync(join(dir, 'p256', 'user_ca.pem'), 'utf8'));
+    const req = { subjectKey, keyId: 'k', validAfter: 0n, validBefore: 10n };
+    await assert.rejects(
+      issueUserCertificate(provider, caKey, { ...req, principals: [] }),
+      (err: unknown) => err instanceof CertError && err.code === 'INVALID_REQUEST',
+    );
+    await assert.rejects(
+      issueUserCertificate(provider, caKey, { ...req, principals: ['ops'], validBefore: 0n }),
+      (err: unknown) => err instanceof CertError && err.code === 'INVALID_REQUEST',
+    );
+    const made = await issueUserCertificate(provider, caKey, { ...req, principals: ['ops'] });
+    assert.equal(verifyCertificateSignature(provider, decodeCertificate(made.blob)), true);
   });
 });
 
