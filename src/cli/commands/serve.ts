@@ -98,6 +98,13 @@ export async function serveCommand(argv: string[], opts: ServeOptions, fipsFlag:
       throw err;
     }
     const gate = ref.gate;
+    // The handlers go in before "listening" is logged: whoever waits for that line may signal at once,
+    // and a SIGTERM before them would kill the process without LOG_STOP.
+    const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+      const on = (s: NodeJS.Signals) => () => resolve(s);
+      process.once('SIGTERM', on('SIGTERM'));
+      process.once('SIGINT', on('SIGINT'));
+    });
     logger.info('listening', {
       host: gate.host,
       port: gate.port,
@@ -108,11 +115,7 @@ export async function serveCommand(argv: string[], opts: ServeOptions, fipsFlag:
       host_key: gate.hostKeyLine,
     });
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals) => () => resolve(s);
-      process.once('SIGTERM', on('SIGTERM'));
-      process.once('SIGINT', on('SIGINT'));
-    });
+    const signal = await stopSignal;
     logger.info('stopping', { signal, live_connections: gate.connections });
     await gate.close('gate stopping');
     try {
