@@ -15,7 +15,6 @@
  *   status is 1. `--keep-going` abandons only the failing segment and goes on; the exit status is still 1.
  * - Segments addressed to other keys are counted on stderr; none addressed to this key is exit 1.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
 import { decryptLog, DecryptError, type DecryptSummary, type LogDecryption } from '../../audit/decrypt.js';
@@ -24,6 +23,7 @@ import { openLogSource, type LogSource } from '../../audit/source.js';
 import type { ReadVerification } from '../../audit/verified-source.js';
 import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import { EXIT, UsageError } from '../errors.js';
+import { OutputClosed, OutputSink } from './output-sink.js';
 import { readSecret } from '../secrets.js';
 import { castCommand, type CastFormat } from './cast.js';
 
@@ -47,82 +47,6 @@ export interface DecryptCommandOptions extends ReadTrustCliOptions {
 /** System lines held back until a segment opens, so that a wrong key prints nothing but its error. */
 const HOLD_MAX = 1000;
 /** Output is written in chunks of about this many characters. */
-const CHUNK = 64 * 1024;
-
-/** The reader of stdout went away (EPIPE: `decrypt … | head`): stop quietly, like a command killed by SIGPIPE. */
-class OutputClosed extends Error {}
-
-/** JSON lines to a file (created 0600: it is plaintext of sealed sessions) or to stdout. */
-class LineSink {
-  #buffer: string[] = [];
-  #size = 0;
-  #fd: number | undefined;
-  readonly #path: string | undefined;
-  #closed = false;
-  #wake: (() => void) | undefined;
-
-  constructor(path: string | undefined, force: boolean) {
-    this.#path = path;
-    if (path === undefined) {
-      process.stdout.on('error', () => {
-        this.#closed = true;
-        this.#wake?.();
-      });
-      return;
-    }
-    try {
-      this.#fd = openSync(path, force ? 'w' : 'wx', 0o600);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new UsageError(`${path} exists; refusing to overwrite it (use --force)`);
-      throw new UsageError(`cannot create ${path} (${String(code)})`);
-    }
-  }
-
-  async line(text: string): Promise<void> {
-    this.#buffer.push(text, '\n');
-    this.#size += text.length + 1;
-    if (this.#size >= CHUNK) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.#closed) throw new OutputClosed();
-    if (this.#size === 0) return;
-    const chunk = this.#buffer.join('');
-    this.#buffer = [];
-    this.#size = 0;
-    if (this.#fd !== undefined) {
-      try {
-        writeSync(this.#fd, chunk);
-      } catch (err) {
-        throw new UsageError(
-          `cannot write ${this.#path ?? ''} (${String((err as NodeJS.ErrnoException).code)})`,
-        );
-      }
-    } else if (!process.stdout.write(chunk)) {
-      await new Promise<void>((done) => {
-        this.#wake = done;
-        process.stdout.once('drain', done);
-      });
-      this.#wake = undefined;
-    }
-    if (this.#closed) throw new OutputClosed();
-  }
-
-  /** Flushes and closes; true if everything was written, false if stdout's reader went away. */
-  async close(): Promise<boolean> {
-    try {
-      await this.flush();
-    } catch (err) {
-      if (!(err instanceof OutputClosed)) throw err;
-    } finally {
-      if (this.#fd !== undefined) closeSync(this.#fd);
-      this.#fd = undefined;
-    }
-    return !this.#closed;
-  }
-}
-
 function note(text: string): void {
   process.stderr.write(`sealgate: ${text}\n`);
 }
@@ -243,7 +167,7 @@ export async function decryptCommand(
       keepGoing: Boolean(opts.keepGoing),
       onProgress: (n) => bar.update(n),
     });
-    const sink = new LineSink(opts.out, Boolean(opts.force));
+    const sink = new OutputSink(opts.out, Boolean(opts.force));
     let failure: DecryptError | undefined;
     let complete = true;
     try {
@@ -283,7 +207,7 @@ export async function decryptCommand(
  * held back until a segment opens (up to HOLD_MAX of them), so that a key with no segment prints nothing
  * but its error.
  */
-async function release(run: LogDecryption, sink: LineSink): Promise<DecryptError | undefined> {
+async function release(run: LogDecryption, sink: OutputSink): Promise<DecryptError | undefined> {
   const held: string[] = [];
   let holding = true;
   try {

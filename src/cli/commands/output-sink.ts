@@ -1,5 +1,5 @@
 /**
- * Output of the cast commands: a file created 0600 (it is plaintext of sealed sessions; refused if it
+ * Output of decrypt and the cast commands: a file created 0600 (it is plaintext of sealed sessions; refused if it
  * exists, unless --force) or stdout, buffered, with stdout's back-pressure respected. A reader that goes
  * away (EPIPE: `… | head`) ends the command quietly.
  */
