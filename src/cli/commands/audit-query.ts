@@ -3,19 +3,19 @@
  * (as `decrypt` takes them), the filters, the audit event of every run (FORMAT.md §6.1), the index
  * (src/audit/index), progress on a TTY, and the notes on stderr.
  */
+import { loadKey, openSource } from './decrypt.js';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import type { CryptoProvider, PrivateKey } from '../../crypto/index.js';
+import type { CryptoProvider } from '../../crypto/index.js';
 import { DecryptError } from '../../audit/decrypt.js';
 import { AuditError } from '../../audit/errors.js';
 import { openIndexedLog, type IndexedLog } from '../../audit/index/indexed-log.js';
 import { grepPattern, parseTime, sessionPrefix, type Filters } from '../../audit/query.js';
-import { openLogSource, type LogSource } from '../../audit/source.js';
+import type { LogSource } from '../../audit/source.js';
 import { recipientKeyId } from '../../seal/segment-keys.js';
 import { UsageError } from '../errors.js';
 import { logRead, verifyForRead, type ReadTrustCliOptions } from '../auditor-read.js';
 import type { ReadVerification } from '../../audit/verified-source.js';
-import { readSecret } from '../secrets.js';
 
 export interface AuditQueryOptions extends ReadTrustCliOptions {
   readonly key: string;
@@ -55,30 +55,6 @@ export function filtersOf(
   } catch (err) {
     if (err instanceof AuditError) throw new UsageError(err.message);
     throw err;
-  }
-}
-
-function openSource(path: string): LogSource {
-  try {
-    return openLogSource(path);
-  } catch (err) {
-    if (err instanceof AuditError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-async function loadKey(provider: CryptoProvider, opts: AuditQueryOptions): Promise<PrivateKey> {
-  const passphrase = readSecret('passphrase', { file: opts.passphraseFile, env: opts.passphraseEnv });
-  try {
-    const key = await provider.loadPrivateKey(opts.key, passphrase);
-    if (key.algorithm.type !== 'rsa') {
-      throw new UsageError(
-        `${opts.key} is an ${key.algorithm.type.toUpperCase()} key; this needs an RSA recipient key`,
-      );
-    }
-    return key;
-  } finally {
-    passphrase?.fill(0);
   }
 }
 

@@ -62,13 +62,17 @@ export function openSource(path: string): LogSource {
   }
 }
 
-export async function loadKey(provider: CryptoProvider, opts: DecryptCommandOptions): Promise<PrivateKey> {
+/** The recipient private key of an auditor's read (decrypt, sessions, commands, text, replay). */
+export async function loadKey(
+  provider: CryptoProvider,
+  opts: Pick<DecryptCommandOptions, 'key' | 'passphraseFile' | 'passphraseEnv'>,
+): Promise<PrivateKey> {
   const passphrase = readSecret('passphrase', { file: opts.passphraseFile, env: opts.passphraseEnv });
   try {
     const key = await provider.loadPrivateKey(opts.key, passphrase);
     if (key.algorithm.type !== 'rsa') {
       throw new UsageError(
-        `${opts.key} is an ${key.algorithm.type.toUpperCase()} key; decrypt needs an RSA recipient key`,
+        `${opts.key} is an ${key.algorithm.type.toUpperCase()} key; reading the log needs an RSA recipient key`,
       );
     }
     return key;
